@@ -1,0 +1,227 @@
+//! The runtime behind `#[leakcheck::test]`: build, instrument, run, check.
+//!
+//! Not public API: the macro's expansion calls [`run_test`] through
+//! `leakcheck::__private`, and nothing else should.
+
+use std::future::Future;
+use std::panic::{self, AssertUnwindSafe};
+use std::time::Duration;
+
+use crate::options::Options;
+use crate::tracker::Tracker;
+
+/// Which runtime the test body runs on (the macro's `flavor`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    /// `flavor = "current_thread"` (the default).
+    CurrentThread,
+    /// `flavor = "multi_thread"`.
+    MultiThread,
+    /// `flavor = "local"`: a `LocalRuntime` (needs `--cfg tokio_unstable`).
+    Local,
+}
+
+/// Everything the macro parsed, in the shape the harness needs.
+#[derive(Debug, Clone)]
+pub struct TestConfig {
+    /// `module_path!()::fn_name`, used in the report headline and as the runtime name.
+    pub name: &'static str,
+    /// The runtime flavor.
+    pub flavor: Flavor,
+    /// `worker_threads = N` (multi_thread only).
+    pub worker_threads: Option<usize>,
+    /// `start_paused = true`.
+    pub start_paused: bool,
+    /// `unhandled_panic = "shutdown_runtime"`.
+    pub shutdown_on_unhandled_panic: bool,
+    /// `grace = "500ms"`, already parsed by the macro. `None`: env or default.
+    pub grace: Option<Duration>,
+    /// `max_tasks = N`.
+    pub max_tasks: Option<usize>,
+    /// `ignore_spawn_site = "..."` or `[...]`.
+    pub ignore_spawn_sites: &'static [&'static str],
+    /// `ignore_fn = "..."` or `[...]`.
+    pub ignore_fns: &'static [&'static str],
+    /// `ignore_name = "..."` or `[...]`.
+    pub ignore_names: &'static [&'static str],
+}
+
+/// What a test body may return: `()` or any `Result`.
+#[diagnostic::on_unimplemented(
+    message = "`#[leakcheck::test]` functions must return `()` or a `Result`, not `{Self}`",
+    label = "this return type is not supported"
+)]
+pub trait TestResult {
+    /// True when the body itself failed; leaks are then not checked, so the
+    /// body's own error is what the test reports.
+    fn is_failure(&self) -> bool;
+}
+
+impl TestResult for () {
+    fn is_failure(&self) -> bool {
+        false
+    }
+}
+
+impl<T, E> TestResult for Result<T, E> {
+    fn is_failure(&self) -> bool {
+        self.is_err()
+    }
+}
+
+impl TestConfig {
+    fn options(&self) -> Options {
+        let mut options = Options::new();
+        if let Some(grace) = self.grace {
+            options = options.grace(grace);
+        }
+        if let Some(max) = self.max_tasks {
+            options = options.max_tasks(max);
+        }
+        for s in self.ignore_spawn_sites {
+            options = options.ignore_spawn_site(*s);
+        }
+        for f in self.ignore_fns {
+            options = options.ignore_fn(*f);
+        }
+        for n in self.ignore_names {
+            options = options.ignore_name(*n);
+        }
+        options
+    }
+
+    fn builder(&self) -> tokio::runtime::Builder {
+        let mut builder = match self.flavor {
+            Flavor::CurrentThread | Flavor::Local => tokio::runtime::Builder::new_current_thread(),
+            Flavor::MultiThread => tokio::runtime::Builder::new_multi_thread(),
+        };
+        if let Some(n) = self.worker_threads {
+            builder.worker_threads(n);
+        }
+        #[cfg(feature = "macros")]
+        if self.start_paused {
+            builder.start_paused(true);
+        }
+        #[cfg(tokio_unstable)]
+        if self.shutdown_on_unhandled_panic {
+            builder.unhandled_panic(tokio::runtime::UnhandledPanic::ShutdownRuntime);
+        }
+        builder.thread_name("leakcheck-test").enable_all();
+        builder
+    }
+}
+
+/// Runs one `#[leakcheck::test]` body: builds an instrumented runtime, runs
+/// the body, waits out the grace for stragglers and panics with the report
+/// if any task the body spawned is still alive.
+#[track_caller]
+pub fn run_test<F>(config: TestConfig, body: F) -> F::Output
+where
+    F: Future,
+    F::Output: TestResult,
+{
+    let options = config.options();
+    let mut builder = config.builder();
+    let tracker = Tracker::for_test(&mut builder, config.name, options);
+    let runtime = Runtime::build(&mut builder, config.flavor);
+    let _context = tracker.enter();
+
+    let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
+        runtime.block_on(async {
+            tracker.set_baseline();
+            let output = body.await;
+            if output.is_failure() {
+                return (output, Ok(()));
+            }
+            let verdict = tracker.check_after_body().await;
+            (output, verdict)
+        })
+    }));
+    match outcome {
+        Err(payload) => {
+            // The body's own panic is the failure; never let a blocked
+            // blocking task or worker turn it into a hang.
+            runtime.shutdown_background();
+            panic::resume_unwind(payload)
+        }
+        Ok((output, Ok(()))) => {
+            runtime.shutdown(&tracker);
+            output
+        }
+        Ok((_, Err(report))) => {
+            runtime.shutdown(&tracker);
+            panic!("{report}")
+        }
+    }
+}
+
+/// The two runtime types a test can run on.
+enum Runtime {
+    Shared(tokio::runtime::Runtime),
+    #[cfg(tokio_unstable)]
+    Local(tokio::runtime::LocalRuntime),
+}
+
+impl Runtime {
+    fn build(builder: &mut tokio::runtime::Builder, flavor: Flavor) -> Runtime {
+        const FAILED: &str = "leakcheck: failed to build the test runtime";
+        match flavor {
+            #[cfg(tokio_unstable)]
+            Flavor::Local => Runtime::Local(
+                builder
+                    .build_local(tokio::runtime::LocalOptions::default())
+                    .expect(FAILED),
+            ),
+            #[cfg(not(tokio_unstable))]
+            Flavor::Local => panic!(
+                "leakcheck: `flavor = \"local\"` needs `--cfg tokio_unstable`; \
+                 add it to `[build] rustflags` in .cargo/config.toml"
+            ),
+            _ => Runtime::Shared(builder.build().expect(FAILED)),
+        }
+    }
+
+    fn handle(&self) -> &tokio::runtime::Handle {
+        match self {
+            Runtime::Shared(rt) => rt.handle(),
+            #[cfg(tokio_unstable)]
+            Runtime::Local(rt) => rt.handle(),
+        }
+    }
+
+    fn block_on<F: Future>(&self, future: F) -> F::Output {
+        match self {
+            Runtime::Shared(rt) => rt.block_on(future),
+            #[cfg(tokio_unstable)]
+            Runtime::Local(rt) => rt.block_on(future),
+        }
+    }
+
+    /// Drops the runtime without waiting on blocking work that outlived the
+    /// test (a leaked `spawn_blocking`, or a worker stuck in a blocking call).
+    fn shutdown(self, tracker: &Tracker) {
+        let wait = if tracker.blocking_in_flight(self.handle()) == 0 {
+            SHUTDOWN_WAIT
+        } else {
+            Duration::ZERO
+        };
+        match self {
+            Runtime::Shared(rt) => rt.shutdown_timeout(wait),
+            #[cfg(tokio_unstable)]
+            Runtime::Local(rt) => drop(rt),
+        }
+    }
+
+    fn shutdown_background(self) {
+        match self {
+            Runtime::Shared(rt) => rt.shutdown_background(),
+            #[cfg(tokio_unstable)]
+            Runtime::Local(rt) => drop(rt),
+        }
+    }
+}
+
+/// How long runtime shutdown may wait for blocking threads to finish when
+/// the check saw none busy. Long enough for a clean shutdown, short enough
+/// that a worker stuck in a blocking call cannot hang the test.
+const SHUTDOWN_WAIT: Duration = Duration::from_secs(5);

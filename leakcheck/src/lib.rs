@@ -1,0 +1,106 @@
+//! Find tokio tasks that outlive the code that spawned them.
+//!
+//! `#[tokio::test]` drops its runtime when the body returns, which cancels
+//! every task still alive, so a leaked ticker loop, a server nobody shuts down
+//! or a task parked on a channel whose sender lives forever never fails a test.
+//! leakcheck tracks every task of a runtime through tokio's task hooks, with
+//! its spawn site, the call chain that spawned it and its parent task, and
+//! turns survivors into a failing test with a report you can act on.
+//!
+//! ```
+//! #[leakcheck::test]
+//! async fn cleans_up() {
+//!     let ticker = tokio::spawn(async {
+//!         loop {
+//!             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+//!         }
+//!     });
+//!     ticker.abort(); // remove this line and the test fails with a report
+//! }
+//! # cleans_up();
+//! ```
+//!
+//! The three ways in:
+//!
+//! - [`#[leakcheck::test]`](macro@test): a drop-in for `#[tokio::test]` that
+//!   builds an instrumented runtime and fails the test if any task the body
+//!   spawned is still alive when the [grace](Options::grace) runs out.
+//! - [`verify_none`] and [`find_leaks`]: the same check at any point of a test
+//!   body, panicking or returning the [`Report`].
+//! - [`instrument`]: hooks any runtime you build into a [`Tracker`] that gives
+//!   the live count, a [`Snapshot`] of every live task, and the same checks.
+//!
+//! # Enable spawn sites
+//!
+//! Spawn sites and call chains come from tokio's unstable task hooks. Build
+//! with these flags (for example in `.cargo/config.toml`):
+//!
+//! ```toml
+//! [build]
+//! rustflags = ["--cfg", "tokio_unstable", "-C", "force-frame-pointers=yes"]
+//! ```
+//!
+//! Without `--cfg tokio_unstable` leakcheck still fails a leaky test, by the
+//! live-task count of tokio's stable metrics, and says how to turn the flags on.
+//! Without frame pointers the report names spawn sites but not the callers.
+//!
+//! # Environment
+//!
+//! | variable | meaning | default |
+//! |---|---|---|
+//! | `LEAKCHECK_GRACE` | how long to wait for tasks to end, e.g. `250ms`, `2s` | `1s` |
+//!
+//! An invalid value is an error that names the variable.
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub, rust_2018_idioms)]
+
+mod chain;
+mod context;
+mod harness;
+mod metrics;
+mod options;
+mod report;
+mod snapshot;
+mod tracker;
+
+#[cfg(tokio_unstable)]
+mod hooks;
+#[cfg(tokio_unstable)]
+mod registry;
+
+pub use options::Options;
+pub use report::{LeakGroup, Report};
+pub use snapshot::{Parent, Snapshot, TaskInfo};
+pub use tracker::{find_leaks, instrument, verify_none, Tracker};
+
+/// Runs an async test on an instrumented runtime and fails it if any task
+/// the body spawned outlives the body.
+///
+/// Accepts everything `#[tokio::test]` accepts (`flavor`, `worker_threads`,
+/// `start_paused`, `unhandled_panic`, `crate`) plus:
+///
+/// | argument | meaning |
+/// |---|---|
+/// | `grace = "500ms"` | how long tasks may take to end after the body returns (default `1s`, or `LEAKCHECK_GRACE`) |
+/// | `max_tasks = 100` | fail if more than this many spawned tasks were ever alive at once |
+/// | `ignore_spawn_site = "src/metrics.rs"` | ignore tasks whose spawn site contains this text (a string or an array of strings) |
+/// | `ignore_fn = "hyper::client"` | ignore tasks with a matching function in their spawn call chain |
+/// | `ignore_name = "flusher"` | ignore tasks with this name |
+///
+/// ```
+/// #[leakcheck::test(flavor = "multi_thread", worker_threads = 2, grace = "200ms")]
+/// async fn joins_its_workers() {
+///     let workers: Vec<_> = (0..4).map(|i| tokio::spawn(async move { i * 2 })).collect();
+///     for w in workers {
+///         w.await.unwrap();
+///     }
+/// }
+/// # joins_its_workers();
+/// ```
+#[cfg(feature = "macros")]
+pub use leakcheck_macros::test;
+
+// Not public API. Referenced by the code `#[leakcheck::test]` expands to.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::harness::{run_test, Flavor, TestConfig, TestResult};
+}
