@@ -111,8 +111,15 @@ impl Frame {
         const INTERNAL: &[&str] = &[
             "tokio::", "std::", "core::", "alloc::", "leakcheck::", "test::", "__rust", "__libc",
         ];
-        let f = self.function.trim_start_matches('<');
+        // `<&dyn core::ops::Fn<..> as ..>::call_once` names its self type first
+        let f = self
+            .function
+            .trim_start_matches(['<', '&'])
+            .trim_start_matches("mut ")
+            .trim_start_matches("dyn ");
+        let in_toolchain = self.location.as_deref().is_some_and(|l| l.starts_with("/rustc/"));
         f.is_empty()
+            || in_toolchain
             || INTERNAL.iter().any(|p| f.starts_with(p))
             || matches!(f, "_start" | "main" | "clone" | "clone3" | "start_thread")
     }
@@ -324,6 +331,7 @@ mod tests {
         assert!(f("tokio::runtime::task::spawn").is_internal());
         assert!(f("<core::pin::Pin<P> as core::future::future::Future>::poll").is_internal());
         assert!(f("leakcheck::harness::run_test").is_internal());
+        assert!(f("<&dyn core::ops::function::Fn<()> as core::ops::function::FnOnce<()>>::call_once").is_internal());
         assert!(!f("leakcheck_tests::start_ticker").is_internal());
         assert!(!f("my_app::server::run").is_internal());
     }

@@ -43,20 +43,22 @@ pub(crate) fn id_u64(id: tokio::task::Id) -> u64 {
 
 /// Installs the hooks (and the thread hooks that make `verify_none()` find
 /// this tracker on the runtime's threads).
-pub(crate) fn install(builder: &mut Builder, tracker: &Tracker) {
+pub(crate) fn install(builder: &mut Builder, tracker: &Tracker, polls: bool) {
     let shared = tracker.shared().clone();
     let s = shared.clone();
     builder.on_task_spawn(move |meta| on_spawn(&s, meta));
     let s = shared.clone();
     builder.on_task_terminate(move |meta| on_terminate(&s, meta));
-    let s = shared.clone();
-    builder.on_before_task_poll(move |meta| {
-        s.table.with(id_u64(meta.id()), |slot| slot.poll_started(now()));
-    });
-    let s = shared;
-    builder.on_after_task_poll(move |meta| {
-        s.table.with(id_u64(meta.id()), |slot| slot.poll_ended(now()));
-    });
+    if polls {
+        let s = shared.clone();
+        builder.on_before_task_poll(move |meta| {
+            s.table.with(id_u64(meta.id()), |slot| slot.poll_started(now()));
+        });
+        let s = shared;
+        builder.on_after_task_poll(move |meta| {
+            s.table.with(id_u64(meta.id()), |slot| slot.poll_ended(now()));
+        });
+    }
     let t = tracker.clone();
     builder.on_thread_start(move || context::set_for_thread(Some(t.clone())));
     builder.on_thread_stop(|| context::set_for_thread(None));

@@ -103,4 +103,24 @@ pub use leakcheck_macros::test;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::harness::{run_test, Flavor, TestConfig, TestResult};
+
+    /// What a benchmark instruments; see `benches/`.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Mode {
+        /// Spawn and terminate hooks: spawn sites and parents.
+        SpawnSites,
+        /// Plus the poll hooks: running/idle state, polls, busy time.
+        SpawnSitesAndPolls,
+        /// Everything: poll hooks and call chains (the default).
+        CallChains,
+    }
+
+    /// Instruments `builder` with only the hooks `mode` names.
+    pub fn bench_instrument(builder: &mut tokio::runtime::Builder, mode: Mode) -> crate::Tracker {
+        let capture = crate::tracker::Capture {
+            chains: mode == Mode::CallChains,
+            polls: mode != Mode::SpawnSites,
+        };
+        crate::Tracker::install(builder, "bench".into(), crate::Options::new(), capture)
+    }
 }

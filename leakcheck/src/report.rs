@@ -190,7 +190,7 @@ fn write_group(f: &mut fmt::Formatter<'_>, group: &LeakGroup) -> fmt::Result {
         writeln!(f, "   … and {} more: tasks {shown}", rest.len())?;
     }
     let first = &group.tasks[0];
-    writeln!(f, "   spawned by: {}", first.parent)?;
+    writeln!(f, "   spawned by: {}", first.lineage())?;
     let orphans = group
         .tasks
         .iter()

@@ -30,6 +30,9 @@ pub struct TaskInfo {
     pub spawn_site: Option<&'static Location<'static>>,
     /// Who spawned it.
     pub parent: Parent,
+    /// Who spawned the parent, and so on up to the root, as far as those
+    /// tasks are still alive to ask (the test body or an ended task ends it).
+    pub ancestors: Vec<Parent>,
     /// Time since it was spawned.
     pub age: Duration,
     /// Whether a poll is running right now.
@@ -124,6 +127,15 @@ impl TaskInfo {
             .collect()
     }
 
+    /// `task 7 (spawned at src/server.rs:30:5), spawned by the test body`.
+    pub(crate) fn lineage(&self) -> String {
+        std::iter::once(&self.parent)
+            .chain(&self.ancestors)
+            .map(Parent::to_string)
+            .collect::<Vec<_>>()
+            .join(", spawned by ")
+    }
+
     /// `task 12 [idle 1.2s, 3 polls]`, the short form used in reports.
     pub(crate) fn headline(&self) -> String {
         let state = if self.running {
@@ -154,6 +166,8 @@ pub(crate) fn human(d: Duration) -> String {
         format!("{:.1}s", d.as_secs_f64())
     } else if d >= Duration::from_millis(1) {
         format!("{}ms", d.as_millis())
+    } else if d.is_zero() {
+        "0ms".into()
     } else {
         format!("{}µs", d.as_micros())
     }
@@ -162,7 +176,9 @@ pub(crate) fn human(d: Duration) -> String {
 /// Every live task of a runtime at one moment.
 ///
 /// `Display` prints one line per task, ordered by id, with its spawn site
-/// and parent: the `pprof` goroutine dump of a tokio runtime.
+/// and parent: the `pprof` goroutine dump of a tokio runtime. The alternate
+/// form (`{:#}`) prints the task tree: each task under the task that spawned
+/// it, roots (spawned outside any live task) first.
 ///
 /// ```
 /// # #[cfg(tokio_unstable)] {
@@ -173,6 +189,7 @@ pub(crate) fn human(d: Duration) -> String {
 /// let snapshot = tracker.snapshot();
 /// assert_eq!(snapshot.tasks().len(), 1);
 /// assert!(snapshot.to_string().contains("spawned at"));
+/// assert!(format!("{snapshot:#}").starts_with("1 live task"));
 /// task.abort();
 /// # }
 /// ```
@@ -194,10 +211,40 @@ impl Snapshot {
 
 impl fmt::Display for Snapshot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "{} live tasks", self.tasks.len())?;
+        let n = self.tasks.len();
+        writeln!(f, "{n} live task{}", if n == 1 { "" } else { "s" })?;
+        if f.alternate() {
+            return self.write_tree(f);
+        }
         for t in &self.tasks {
             let at = t.spawn_site.map(site).unwrap_or_else(|| "an unknown site".into());
             writeln!(f, "  {}, age {}, spawned at {at} by {}", t.headline(), human(t.age), t.parent)?;
+        }
+        Ok(())
+    }
+}
+
+impl Snapshot {
+    fn write_tree(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let live: std::collections::BTreeSet<u64> = self.tasks.iter().map(|t| t.id).collect();
+        let parent_of = |t: &TaskInfo| match t.parent {
+            Parent::Task { id, .. } if live.contains(&id) => Some(id),
+            _ => None,
+        };
+        let mut children: std::collections::BTreeMap<Option<u64>, Vec<&TaskInfo>> = Default::default();
+        for t in &self.tasks {
+            children.entry(parent_of(t)).or_default().push(t);
+        }
+        let mut stack: Vec<(&TaskInfo, usize)> =
+            children.get(&None).into_iter().flatten().rev().map(|t| (*t, 0)).collect();
+        while let Some((t, depth)) = stack.pop() {
+            let at = t.spawn_site.map(site).unwrap_or_else(|| "an unknown site".into());
+            let indent = "    ".repeat(depth);
+            let by = if depth == 0 { format!(", by {}", t.parent) } else { String::new() };
+            writeln!(f, "  {indent}└ {} spawned at {at}, age {}{by}", t.headline(), human(t.age))?;
+            for child in children.get(&Some(t.id)).into_iter().flatten().rev() {
+                stack.push((child, depth + 1));
+            }
         }
         Ok(())
     }

@@ -107,12 +107,32 @@ impl Options {
     /// # let _ = tracker;
     /// ```
     pub fn instrument(self, builder: &mut Builder) -> Tracker {
-        Tracker::install(builder, "instrumented runtime".into(), self)
+        Tracker::install(builder, "instrumented runtime".into(), self, Capture::ALL)
     }
 }
 
+/// Which hooks a tracker installs. Everything, except in benchmarks that
+/// measure the parts separately.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Capture {
+    pub(crate) chains: bool,
+    pub(crate) polls: bool,
+}
+
+impl Capture {
+    pub(crate) const ALL: Capture = Capture {
+        chains: true,
+        polls: true,
+    };
+}
+
 impl Tracker {
-    fn install(builder: &mut Builder, name: String, options: Options) -> Tracker {
+    pub(crate) fn install(
+        builder: &mut Builder,
+        name: String,
+        options: Options,
+        capture: Capture,
+    ) -> Tracker {
         let tracker = Tracker {
             shared: Arc::new(Shared {
                 name,
@@ -124,7 +144,7 @@ impl Tracker {
                 #[cfg(tokio_unstable)]
                 table: crate::registry::Table::new(TABLE_BITS),
                 #[cfg(tokio_unstable)]
-                chains: true,
+                chains: capture.chains,
                 #[cfg(tokio_unstable)]
                 fanout: options.max_task_limit().map(crate::hooks::FanoutCounts::new),
                 #[cfg(not(tokio_unstable))]
@@ -133,9 +153,10 @@ impl Tracker {
             }),
         };
         #[cfg(tokio_unstable)]
-        crate::hooks::install(builder, &tracker);
+        crate::hooks::install(builder, &tracker, capture.polls);
         #[cfg(not(tokio_unstable))]
         {
+            let _ = capture;
             let t = tracker.clone();
             builder.on_thread_start(move || context::set_for_thread(Some(t.clone())));
             builder.on_thread_stop(|| context::set_for_thread(None));
@@ -145,7 +166,7 @@ impl Tracker {
 
     /// The tracker behind a `#[leakcheck::test]`.
     pub(crate) fn for_test(builder: &mut Builder, name: &str, options: Options) -> Tracker {
-        Tracker::install(builder, name.to_owned(), options)
+        Tracker::install(builder, name.to_owned(), options, Capture::ALL)
     }
 
     #[cfg(tokio_unstable)]
@@ -384,15 +405,22 @@ impl Tracker {
             .filter(|r| keep(r))
             .map(|r| {
                 let s = r.spawn;
-                let parent = match (s.parent, s.parent_location) {
-                    (parent::TEST_BODY, _) => Parent::TestBody,
-                    (id, Some(spawn_site)) if id != parent::OUTSIDE => Parent::Task {
-                        id,
-                        spawn_site,
-                        alive: table.get(id).is_some(),
-                    },
-                    _ => Parent::Outside,
+                let parent_of = |spawn: &crate::registry::Spawn| match (spawn.parent, spawn.parent_location) {
+                    (parent::TEST_BODY, _) => (Parent::TestBody, None),
+                    (id, Some(spawn_site)) if id != parent::OUTSIDE => {
+                        let record = table.get(id);
+                        let alive = record.is_some();
+                        (Parent::Task { id, spawn_site, alive }, record)
+                    }
+                    _ => (Parent::Outside, None),
                 };
+                let (parent, mut up) = parent_of(&s);
+                let mut ancestors = Vec::new();
+                while let Some(record) = up.filter(|_| ancestors.len() < MAX_ANCESTORS) {
+                    let (p, next) = parent_of(&record.spawn);
+                    ancestors.push(p);
+                    up = next;
+                }
                 let polls = r.poll_edges.div_ceil(2);
                 let running = r.poll_edges % 2 == 1;
                 let age = ticks(now.saturating_sub(s.spawned));
@@ -405,6 +433,7 @@ impl Tracker {
                     id: r.id,
                     spawn_site: Some(s.location),
                     parent,
+                    ancestors,
                     age,
                     running,
                     polls,
@@ -423,6 +452,10 @@ impl Tracker {
         Vec::new()
     }
 }
+
+/// How far up the task tree a report follows a task's lineage.
+#[cfg(tokio_unstable)]
+const MAX_ANCESTORS: usize = 8;
 
 /// What a check found: tasks with detail, or only a count in count mode.
 #[cfg(tokio_unstable)]
