@@ -104,6 +104,15 @@ pub(crate) struct Frame {
     pub(crate) location: Option<String>,
 }
 
+impl std::fmt::Display for Frame {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.location {
+            Some(at) => write!(f, "{} at {at}", self.function),
+            None => f.write_str(&self.function),
+        }
+    }
+}
+
 impl Frame {
     /// tokio, std, core, alloc, libtest and leakcheck's own frames, and
     /// frames without a symbol: never what a user needs to read first.
@@ -149,7 +158,7 @@ fn resolve_ip(ip: usize) -> Vec<Frame> {
             .map(|n| format!("{n:#}"))
             .unwrap_or_default();
         let location = symbol.filename().zip(symbol.lineno()).map(|(file, line)| {
-            let file = file.strip_prefix(workspace_root()).unwrap_or(file).display();
+            let file = relative(file).display();
             match symbol.colno() {
                 Some(col) => format!("{file}:{line}:{col}"),
                 None => format!("{file}:{line}"),
@@ -158,6 +167,11 @@ fn resolve_ip(ip: usize) -> Vec<Frame> {
         frames.push(Frame { function, location });
     });
     frames
+}
+
+/// `path` relative to the workspace root when it is under it.
+pub(crate) fn relative(path: &std::path::Path) -> &std::path::Path {
+    path.strip_prefix(workspace_root()).unwrap_or(path)
 }
 
 /// Where paths in reports are relative to: the nearest ancestor of the

@@ -66,10 +66,12 @@ mod tracker;
 mod hooks;
 #[cfg(tokio_unstable)]
 mod registry;
+#[cfg(tokio_unstable)]
+mod trace;
 
 pub use options::Options;
 pub use report::{LeakGroup, Report};
-pub use snapshot::{Parent, Snapshot, TaskInfo};
+pub use snapshot::{AwaitTrace, Parent, Snapshot, TaskInfo};
 pub use tracker::{find_leaks, instrument, verify_none, Tracker};
 
 /// Runs an async test on an instrumented runtime and fails it if any task

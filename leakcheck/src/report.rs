@@ -199,6 +199,15 @@ fn write_group(f: &mut fmt::Formatter<'_>, group: &LeakGroup) -> fmt::Result {
     if orphans > 0 && orphans < n {
         writeln!(f, "   ({orphans} of them outlived their parent task)")?;
     }
+    match &first.waiting {
+        crate::snapshot::AwaitTrace::NotTaken => {}
+        waiting => {
+            for (i, line) in waiting.to_string().lines().enumerate() {
+                let pad = if i == 0 { "   " } else { "       " };
+                writeln!(f, "{pad}{}", line.trim_start())?;
+            }
+        }
+    }
     let chain = first.call_chain();
     if !chain.is_empty() {
         writeln!(f, "   call chain (innermost first):")?;

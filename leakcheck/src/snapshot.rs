@@ -47,7 +47,55 @@ pub struct TaskInfo {
     pub name: Option<String>,
     /// Spawned after the tracker's baseline.
     pub since_baseline: bool,
+    /// Where it waits. Filled in for leaked tasks when leakcheck's
+    /// `taskdump` feature is on; [`AwaitTrace::NotTaken`] otherwise.
+    pub waiting: AwaitTrace,
     pub(crate) chain: u32,
+}
+
+/// Where a task is suspended: the await chain from tokio's task dump.
+///
+/// ```
+/// let trace = leakcheck::AwaitTrace::Frames(vec![
+///     "tokio::sync::notify::Notified".into(),
+///     "my_app::worker::run::{{closure}} at src/worker.rs:51:28".into(),
+/// ]);
+/// assert!(trace.to_string().contains("src/worker.rs:51:28"));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AwaitTrace {
+    /// No trace was asked for (the `taskdump` feature is off, or this is a
+    /// snapshot rather than a leak report).
+    #[default]
+    NotTaken,
+    /// The await chain, innermost first: the tokio future it waits on, then
+    /// the user's frames (tokio/std/leakcheck frames in between left out).
+    Frames(Vec<String>),
+    /// The task waits on something tokio cannot trace: a future that is not
+    /// a tokio resource (`std::future::pending()`, a hand-written future,
+    /// another library's channel).
+    Opaque,
+    /// No trace could be taken, and why.
+    Unavailable(String),
+}
+
+impl fmt::Display for AwaitTrace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AwaitTrace::NotTaken => f.write_str("not traced (enable leakcheck's `taskdump` feature)"),
+            AwaitTrace::Frames(lines) => {
+                f.write_str("waiting at (innermost first):")?;
+                lines.iter().try_for_each(|l| write!(f, "\n    {l}"))
+            }
+            AwaitTrace::Opaque => f.write_str(
+                "waiting on something tokio's task dump has no frames for (a future tokio \
+                 does not instrument: std::future::pending(), a hand-written future, another \
+                 library's channel, some I/O)",
+            ),
+            AwaitTrace::Unavailable(why) => write!(f, "no await trace: {why}"),
+        }
+    }
 }
 
 /// Who spawned a task.
@@ -120,10 +168,7 @@ impl TaskInfo {
         crate::chain::resolve(self.chain)
             .iter()
             .filter(|f| !f.is_internal())
-            .map(|f| match &f.location {
-                Some(loc) => format!("{} at {loc}", f.function),
-                None => f.function.clone(),
-            })
+            .map(ToString::to_string)
             .collect()
     }
 

@@ -312,7 +312,10 @@ impl Tracker {
         let grace = self.shared.options.grace_duration();
         let deadline = Instant::now() + grace;
         let handle = Handle::try_current().ok();
-        let (leaked, blocking) = self.settle(deadline, handle.as_ref()).await;
+        #[allow(unused_mut)]
+        let (mut leaked, blocking) = self.settle(deadline, handle.as_ref()).await;
+        #[cfg(tokio_unstable)]
+        crate::trace::attach(self, &mut leaked).await;
         let mut report = Report {
             name: self.shared.name.clone(),
             grace,
@@ -344,6 +347,36 @@ impl Tracker {
     pub(crate) fn blocking_in_flight(&self, handle: &Handle) -> usize {
         let now = metrics::read(handle).blocking.unwrap_or(0);
         now.saturating_sub(self.shared.blocking_baseline.load(Relaxed))
+    }
+
+    /// Runs `future` until it finishes (`Some`) or `deadline` passes (`None`),
+    /// in real time whatever the runtime's clock does.
+    #[cfg_attr(not(feature = "taskdump"), allow(dead_code))]
+    pub(crate) async fn wait_until<F: std::future::Future + Unpin>(
+        &self,
+        deadline: Instant,
+        mut future: F,
+    ) -> Option<F::Output> {
+        use std::future::Future;
+        use std::task::Poll;
+        let notify = &self.shared.notify;
+        let _alarm = Alarm::set(deadline, self.shared.clone());
+        let mut notified = Box::pin(notify.notified());
+        std::future::poll_fn(|cx| {
+            if let Poll::Ready(out) = std::pin::Pin::new(&mut future).poll(cx) {
+                return Poll::Ready(Some(out));
+            }
+            loop {
+                if Instant::now() >= deadline {
+                    return Poll::Ready(None);
+                }
+                if notified.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                notified.set(notify.notified());
+            }
+        })
+        .await
     }
 
     /// Waits until nothing since the baseline is alive, or the deadline.
@@ -441,6 +474,7 @@ impl Tracker {
                     busy: ticks(r.busy),
                     name: None,
                     since_baseline: s.generation == generation,
+                    waiting: Default::default(),
                     chain: s.chain,
                 }
             })

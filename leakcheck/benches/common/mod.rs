@@ -1,0 +1,174 @@
+//! The workload shared by `spawn.rs` (criterion) and `ratios.rs` (round-robin
+//! table): baseline-costs.md W1/W2. A driver task spawns `async {}` tasks in
+//! batches of 1000 and awaits every JoinHandle; the time is taken inside the
+//! driver, so runtime construction, `block_on` and the driver's own spawn are
+//! not counted.
+
+use std::time::{Duration, Instant};
+
+use leakcheck::__private::{bench_instrument, Mode};
+use leakcheck::Tracker;
+use tokio::runtime::{Builder, Runtime};
+
+/// Tasks spawned before the driver awaits them all.
+pub const BATCH: u64 = 1000;
+
+/// The runtime flavors measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    /// `new_current_thread` (W2).
+    CurrentThread,
+    /// `new_multi_thread` with 2 workers (W1).
+    MultiThread2,
+}
+
+impl Flavor {
+    pub const ALL: [Flavor; 2] = [Flavor::CurrentThread, Flavor::MultiThread2];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Flavor::CurrentThread => "current_thread",
+            Flavor::MultiThread2 => "multi_thread_2",
+        }
+    }
+
+    fn builder(self) -> Builder {
+        match self {
+            Flavor::CurrentThread => Builder::new_current_thread(),
+            Flavor::MultiThread2 => {
+                let mut b = Builder::new_multi_thread();
+                b.worker_threads(2);
+                b
+            }
+        }
+    }
+}
+
+/// What is installed on the runtime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Variant {
+    /// No hooks (same `--cfg tokio_unstable` build).
+    Plain,
+    /// leakcheck with `Mode::SpawnSites`.
+    Sites,
+    /// leakcheck with `Mode::SpawnSitesAndPolls`.
+    SitesPolls,
+    /// leakcheck with `Mode::CallChains` (everything, as `#[leakcheck::test]`).
+    Chains,
+}
+
+impl Variant {
+    pub const ALL: [Variant; 4] = [Variant::Plain, Variant::Sites, Variant::SitesPolls, Variant::Chains];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Variant::Plain => "plain",
+            Variant::Sites => "spawn_sites",
+            Variant::SitesPolls => "sites_and_polls",
+            Variant::Chains => "call_chains",
+        }
+    }
+
+    fn mode(self) -> Option<Mode> {
+        match self {
+            Variant::Plain => None,
+            Variant::Sites => Some(Mode::SpawnSites),
+            Variant::SitesPolls => Some(Mode::SpawnSitesAndPolls),
+            Variant::Chains => Some(Mode::CallChains),
+        }
+    }
+}
+
+/// One runtime (built once) with its tracker, if any.
+pub struct Bench {
+    rt: Runtime,
+    tracker: Option<Tracker>,
+}
+
+impl Bench {
+    /// Builds the runtime and checks that the variant records what it should.
+    pub fn new(flavor: Flavor, variant: Variant) -> Bench {
+        let mut builder = flavor.builder();
+        let tracker = variant.mode().map(|mode| bench_instrument(&mut builder, mode));
+        let rt = builder.build().expect("build runtime");
+        let bench = Bench { rt, tracker };
+        bench.self_check(variant);
+        bench
+    }
+
+    /// Spawns and joins `tasks` tasks in batches of [`BATCH`]; returns the
+    /// time measured inside the driver. Panics if the tracker does not drain
+    /// back to empty afterwards.
+    pub fn run(&self, tasks: u64) -> Duration {
+        let elapsed = self
+            .rt
+            .block_on(async move { tokio::spawn(spawn_and_join(tasks)).await })
+            .expect("driver task");
+        self.wait_drained();
+        elapsed
+    }
+
+    /// The terminate hook runs after the JoinHandle is woken, so the last
+    /// records (and the driver's) may linger for a moment.
+    fn wait_drained(&self) {
+        let Some(tracker) = &self.tracker else { return };
+        if !cfg!(tokio_unstable) {
+            return;
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while tracker.live_count() != 0 {
+            assert!(
+                Instant::now() < deadline,
+                "registry did not drain: {} records left",
+                tracker.live_count()
+            );
+            std::thread::sleep(Duration::from_micros(100));
+        }
+    }
+
+    /// A parked task shows the variant's hooks at work: no polls counted
+    /// without poll hooks, one with them; a call chain only with chains.
+    fn self_check(&self, variant: Variant) {
+        let Some(tracker) = &self.tracker else { return };
+        assert!(
+            cfg!(tokio_unstable),
+            "build with RUSTFLAGS=\"--cfg tokio_unstable -C force-frame-pointers=yes\" (see .cargo/config.toml)"
+        );
+        let info = self.rt.block_on(async {
+            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+            let parked = tokio::spawn(async move {
+                let _ = tx.send(());
+                std::future::pending::<()>().await;
+            });
+            rx.await.expect("parked task polled");
+            // On multi_thread the after-poll hook may still be running.
+            tokio::task::yield_now().await;
+            let info = tracker.snapshot().tasks().iter().find(|t| t.id.to_string() == parked.id().to_string()).cloned();
+            parked.abort();
+            let _ = parked.await;
+            info.expect("parked task is in the registry")
+        });
+        let polls = variant != Variant::Sites;
+        assert_eq!(info.polls > 0, polls, "{}: polls = {}", variant.name(), info.polls);
+        let chain = info.call_chain();
+        assert_eq!(!chain.is_empty(), variant == Variant::Chains, "{}: chain = {chain:?}", variant.name());
+        self.wait_drained();
+    }
+}
+
+async fn spawn_and_join(tasks: u64) -> Duration {
+    let mut handles = Vec::with_capacity(BATCH as usize);
+    let start = Instant::now();
+    let mut left = tasks;
+    while left > 0 {
+        let n = left.min(BATCH);
+        for _ in 0..n {
+            handles.push(tokio::spawn(async {}));
+        }
+        for handle in handles.drain(..) {
+            handle.await.expect("task");
+        }
+        left -= n;
+    }
+    start.elapsed()
+}
