@@ -51,7 +51,12 @@ fn parse_args() -> Args {
 fn cpu_jiffies() -> Option<(u64, u64)> {
     let stat = std::fs::read_to_string("/proc/stat").ok()?;
     let line = stat.lines().next()?;
-    let fields: Vec<u64> = line.split_whitespace().skip(1).take(8).filter_map(|f| f.parse().ok()).collect();
+    let fields: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .take(8)
+        .filter_map(|f| f.parse().ok())
+        .collect();
     (fields.len() == 8).then(|| (fields[7], fields.iter().sum()))
 }
 
@@ -78,10 +83,15 @@ fn machine() -> String {
 
 /// Other rustc processes now (a build running beside the benchmark skews it).
 fn rustc_running() -> usize {
-    let Ok(dir) = std::fs::read_dir("/proc") else { return 0 };
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
     dir.filter_map(Result::ok)
         .filter(|e| {
-            std::fs::read_to_string(e.path().join("comm")).is_ok_and(|c| c.trim() == "rustc")
+            let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+            // `pid (comm) state ...`; zombies don't count.
+            stat.rsplit_once(") ")
+                .is_some_and(|(head, tail)| head.ends_with("(rustc") && !tail.starts_with('Z'))
         })
         .count()
 }
@@ -98,7 +108,10 @@ fn median(xs: &[f64]) -> f64 {
 }
 
 fn min_max(xs: &[f64]) -> (f64, f64) {
-    xs.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| (lo.min(x), hi.max(x)))
+    xs.iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| {
+            (lo.min(x), hi.max(x))
+        })
 }
 
 /// Budgets (ratio of medians to plain), per flavor.
@@ -127,7 +140,10 @@ fn main() {
         println!("WARNING: {rustc} rustc process(es) running beside this benchmark");
     }
     for flavor in Flavor::ALL {
-        let benches: Vec<(Variant, Bench)> = Variant::ALL.iter().map(|&v| (v, Bench::new(flavor, v))).collect();
+        let benches: Vec<(Variant, Bench)> = Variant::ALL
+            .iter()
+            .map(|&v| (v, Bench::new(flavor, v)))
+            .collect();
         let mut ns: Vec<Vec<f64>> = vec![Vec::new(); benches.len()];
         let cpu_start = cpu_jiffies();
         for round in 0..args.warmup + args.rounds {
@@ -145,7 +161,11 @@ fn main() {
         let plain = &ns[0];
         let plain_median = median(plain);
         let mut out = String::new();
-        let _ = writeln!(out, "\n## {} (host steal during the block: {steal})\n", flavor.name());
+        let _ = writeln!(
+            out,
+            "\n## {} (host steal during the block: {steal})\n",
+            flavor.name()
+        );
         let _ = writeln!(
             out,
             "| variant | median ns/task | min–max ns/task | spread | ratio vs plain (medians) | per-round ratio: median (min–max) | budget |"

@@ -7,7 +7,7 @@
 //! gets no chains, never wrong ones.
 
 use std::collections::hash_map::Entry;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, OnceLock};
 
@@ -67,9 +67,7 @@ fn interner() -> &'static Interner {
 
 impl Interner {
     fn intern(&self, ips: &[usize]) -> ChainId {
-        let mut hasher = FxBuildHasher.build_hasher();
-        ips.hash(&mut hasher);
-        let shard = &self.shards[(hasher.finish() >> 60) as usize];
+        let shard = &self.shards[(FxBuildHasher.hash_one(ips) >> 60) as usize];
         if let Some(&id) = shard.read().get(ips) {
             return id;
         }
@@ -118,7 +116,14 @@ impl Frame {
     /// frames without a symbol: never what a user needs to read first.
     pub(crate) fn is_internal(&self) -> bool {
         const INTERNAL: &[&str] = &[
-            "tokio::", "std::", "core::", "alloc::", "leakcheck::", "test::", "__rust", "__libc",
+            "tokio::",
+            "std::",
+            "core::",
+            "alloc::",
+            "leakcheck::",
+            "test::",
+            "__rust",
+            "__libc",
         ];
         // `<&dyn core::ops::Fn<..> as ..>::call_once` names its self type first
         let f = self
@@ -126,7 +131,10 @@ impl Frame {
             .trim_start_matches(['<', '&'])
             .trim_start_matches("mut ")
             .trim_start_matches("dyn ");
-        let in_toolchain = self.location.as_deref().is_some_and(|l| l.starts_with("/rustc/"));
+        let in_toolchain = self
+            .location
+            .as_deref()
+            .is_some_and(|l| l.starts_with("/rustc/"));
         f.is_empty()
             || in_toolchain
             || INTERNAL.iter().any(|p| f.starts_with(p))
@@ -153,10 +161,7 @@ fn resolve_ip(ip: usize) -> Vec<Frame> {
     let mut frames = Vec::new();
     // `resolve` looks up `ip - 1`, which is right for return addresses.
     backtrace::resolve(ip as *mut std::ffi::c_void, |symbol| {
-        let function = symbol
-            .name()
-            .map(|n| format!("{n:#}"))
-            .unwrap_or_default();
+        let function = symbol.name().map(|n| format!("{n:#}")).unwrap_or_default();
         let location = symbol.filename().zip(symbol.lineno()).map(|(file, line)| {
             let file = relative(file).display();
             match symbol.colno() {
@@ -188,7 +193,10 @@ fn workspace_root() -> &'static std::path::Path {
     })
 }
 
-#[cfg(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "aarch64")))]
+#[cfg(all(
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+))]
 mod walk {
     use std::cell::Cell;
 
@@ -295,7 +303,10 @@ mod walk {
     }
 }
 
-#[cfg(not(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "aarch64"))))]
+#[cfg(not(all(
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+)))]
 mod walk {
     pub(super) fn walk(_buf: &mut [usize]) -> usize {
         0
@@ -322,7 +333,10 @@ mod tests {
 
     #[test]
     fn chain_names_the_callers() {
-        assert!(walk_available(), "this workspace builds with frame pointers");
+        assert!(
+            walk_available(),
+            "this workspace builds with frame pointers"
+        );
         let id = outer_caller();
         assert_ne!(id, 0);
         let frames = resolve(id);
@@ -341,11 +355,17 @@ mod tests {
 
     #[test]
     fn internal_frames_are_recognised() {
-        let f = |name: &str| Frame { function: name.into(), location: None };
+        let f = |name: &str| Frame {
+            function: name.into(),
+            location: None,
+        };
         assert!(f("tokio::runtime::task::spawn").is_internal());
         assert!(f("<core::pin::Pin<P> as core::future::future::Future>::poll").is_internal());
         assert!(f("leakcheck::harness::run_test").is_internal());
-        assert!(f("<&dyn core::ops::function::Fn<()> as core::ops::function::FnOnce<()>>::call_once").is_internal());
+        assert!(f(
+            "<&dyn core::ops::function::Fn<()> as core::ops::function::FnOnce<()>>::call_once"
+        )
+        .is_internal());
         assert!(!f("leakcheck_tests::start_ticker").is_internal());
         assert!(!f("my_app::server::run").is_internal());
     }

@@ -102,9 +102,14 @@ impl TestConfig {
         if self.start_paused {
             builder.start_paused(true);
         }
-        #[cfg(tokio_unstable)]
         if self.shutdown_on_unhandled_panic {
+            #[cfg(tokio_unstable)]
             builder.unhandled_panic(tokio::runtime::UnhandledPanic::ShutdownRuntime);
+            #[cfg(not(tokio_unstable))]
+            panic!(
+                "leakcheck: `unhandled_panic = \"shutdown_runtime\"` needs `--cfg tokio_unstable`; \
+                 add it to `[build] rustflags` in .cargo/config.toml"
+            );
         }
         builder.thread_name("leakcheck-test").enable_all();
         builder
@@ -120,6 +125,8 @@ where
     F: Future,
     F::Output: TestResult,
 {
+    #[cfg(all(tokio_unstable, feature = "tracing"))]
+    crate::layer::install_default();
     let options = config.options();
     let mut builder = config.builder();
     let tracker = Tracker::for_test(&mut builder, config.name, options);

@@ -52,11 +52,13 @@ pub(crate) fn install(builder: &mut Builder, tracker: &Tracker, polls: bool) {
     if polls {
         let s = shared.clone();
         builder.on_before_task_poll(move |meta| {
-            s.table.with(id_u64(meta.id()), |slot| slot.poll_started(now()));
+            s.table
+                .with(id_u64(meta.id()), |slot| slot.poll_started(now()));
         });
         let s = shared;
         builder.on_after_task_poll(move |meta| {
-            s.table.with(id_u64(meta.id()), |slot| slot.poll_ended(now()));
+            s.table
+                .with(id_u64(meta.id()), |slot| slot.poll_ended(now()));
         });
     }
     let t = tracker.clone();
@@ -80,7 +82,11 @@ fn on_spawn(shared: &Shared, meta: &TaskMeta<'_>) {
         None if context::on_test_thread() => (parent::TEST_BODY, None),
         None => (parent::OUTSIDE, None),
     };
-    let chain = if shared.chains { crate::chain::capture() } else { 0 };
+    let chain = if shared.chains {
+        crate::chain::capture()
+    } else {
+        0
+    };
     let generation = shared.generation.load(Relaxed);
     shared.table.insert(
         id,
@@ -148,7 +154,12 @@ impl FanoutCounts {
         if self.total > self.peak {
             self.peak = self.total;
             if self.peak > self.limit {
-                self.at_peak = self.live.values().filter(|(_, n)| *n > 0).copied().collect();
+                self.at_peak = self
+                    .live
+                    .values()
+                    .filter(|(_, n)| *n > 0)
+                    .copied()
+                    .collect();
             }
         }
     }
@@ -175,7 +186,12 @@ impl FanoutCounts {
         }
         let mut sites = self.at_peak.clone();
         sites.sort_by(|a, b| {
-            (b.1, a.0.file(), a.0.line(), a.0.column()).cmp(&(a.1, b.0.file(), b.0.line(), b.0.column()))
+            (b.1, a.0.file(), a.0.line(), a.0.column()).cmp(&(
+                a.1,
+                b.0.file(),
+                b.0.line(),
+                b.0.column(),
+            ))
         });
         Some(Fanout {
             limit: self.limit,
@@ -191,7 +207,9 @@ mod tests {
 
     #[test]
     fn id_u64_matches_display() {
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
         let handle = rt.spawn(async {});
         assert_eq!(id_u64(handle.id()).to_string(), handle.id().to_string());
     }

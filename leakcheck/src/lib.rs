@@ -17,7 +17,6 @@
 //!     });
 //!     ticker.abort(); // remove this line and the test fails with a report
 //! }
-//! # cleans_up();
 //! ```
 //!
 //! The three ways in:
@@ -44,6 +43,14 @@
 //! live-task count of tokio's stable metrics, and says how to turn the flags on.
 //! Without frame pointers the report names spawn sites but not the callers.
 //!
+//! # Features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `macros` | on | `#[leakcheck::test]` |
+//! | `taskdump` | off | where each leaked task waits (its await chain), from tokio's task dumps; Linux |
+//! | `tracing` | off | task names and the "never wakes" flag, from tokio's tracing instrumentation |
+//!
 //! # Environment
 //!
 //! | variable | meaning | default |
@@ -51,7 +58,12 @@
 //! | `LEAKCHECK_GRACE` | how long to wait for tasks to end, e.g. `250ms`, `2s` | `1s` |
 //!
 //! An invalid value is an error that names the variable.
-#![warn(missing_docs, missing_debug_implementations, unreachable_pub, rust_2018_idioms)]
+#![warn(
+    missing_docs,
+    missing_debug_implementations,
+    unreachable_pub,
+    rust_2018_idioms
+)]
 
 mod chain;
 mod context;
@@ -64,11 +76,15 @@ mod tracker;
 
 #[cfg(tokio_unstable)]
 mod hooks;
+#[cfg(all(tokio_unstable, feature = "tracing"))]
+mod layer;
 #[cfg(tokio_unstable)]
 mod registry;
 #[cfg(tokio_unstable)]
 mod trace;
 
+#[cfg(all(tokio_unstable, feature = "tracing"))]
+pub use layer::{layer, TaskLayer};
 pub use options::Options;
 pub use report::{LeakGroup, Report};
 pub use snapshot::{AwaitTrace, Parent, Snapshot, TaskInfo};
@@ -96,7 +112,6 @@ pub use tracker::{find_leaks, instrument, verify_none, Tracker};
 ///         w.await.unwrap();
 ///     }
 /// }
-/// # joins_its_workers();
 /// ```
 #[cfg(feature = "macros")]
 pub use leakcheck_macros::test;

@@ -16,7 +16,10 @@ pub(crate) struct Counts {
 }
 
 pub(crate) fn read(handle: &Handle) -> Counts {
-    let Some(m) = tokio_metrics::RuntimeMonitor::new(handle).intervals().next() else {
+    let Some(m) = tokio_metrics::RuntimeMonitor::new(handle)
+        .intervals()
+        .next()
+    else {
         return Counts::default();
     };
     Counts {
@@ -32,7 +35,9 @@ fn blocking(handle: &Handle, m: &tokio_metrics::RuntimeMetrics) -> Option<usize>
         RuntimeFlavor::MultiThread => m.workers_count,
         _ => 0,
     };
-    let busy = m.blocking_threads_count.saturating_sub(m.idle_blocking_threads_count);
+    let busy = m
+        .blocking_threads_count
+        .saturating_sub(m.idle_blocking_threads_count);
     Some((busy + m.blocking_queue_depth).saturating_sub(workers))
 }
 

@@ -101,7 +101,9 @@ impl Options {
     /// # let _ = options;
     /// ```
     pub fn ignore_spawn_site(mut self, text: impl Into<String>) -> Options {
-        Arc::make_mut(&mut self.ignore).spawn_sites.push(text.into());
+        Arc::make_mut(&mut self.ignore)
+            .spawn_sites
+            .push(text.into());
         self
     }
 

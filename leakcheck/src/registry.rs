@@ -77,9 +77,12 @@ pub(crate) struct Record {
 
 impl Slot {
     fn fill(&self, s: &Spawn) {
-        self.location.store(ptr::from_ref(s.location).cast_mut(), Relaxed);
+        self.location
+            .store(ptr::from_ref(s.location).cast_mut(), Relaxed);
         self.parent.store(s.parent, Relaxed);
-        let parent_location = s.parent_location.map_or(ptr::null_mut(), |l| ptr::from_ref(l).cast_mut());
+        let parent_location = s
+            .parent_location
+            .map_or(ptr::null_mut(), |l| ptr::from_ref(l).cast_mut());
         self.parent_location.store(parent_location, Relaxed);
         self.chain.store(s.chain, Relaxed);
         self.generation.store(s.generation, Relaxed);
@@ -120,7 +123,8 @@ impl Slot {
     /// Called by the before-poll hook. Only the task's poller writes these.
     pub(crate) fn poll_started(&self, now: u64) {
         self.poll_started.store(now, Relaxed);
-        self.poll_edges.store(self.poll_edges.load(Relaxed) + 1, Relaxed);
+        self.poll_edges
+            .store(self.poll_edges.load(Relaxed) + 1, Relaxed);
     }
 
     /// Called by the after-poll hook.
@@ -128,7 +132,8 @@ impl Slot {
         let spent = now.saturating_sub(self.poll_started.load(Relaxed));
         self.busy.store(self.busy.load(Relaxed) + spent, Relaxed);
         self.poll_ended.store(now, Relaxed);
-        self.poll_edges.store(self.poll_edges.load(Relaxed) + 1, Relaxed);
+        self.poll_edges
+            .store(self.poll_edges.load(Relaxed) + 1, Relaxed);
     }
 
     pub(crate) fn location(&self) -> Option<&'static Location<'static>> {
@@ -171,7 +176,11 @@ impl Table {
     /// Records a new task.
     pub(crate) fn insert(&self, id: u64, spawn: &Spawn) {
         let slot = self.home(id);
-        if slot.id.compare_exchange(0, WRITING, Acquire, Relaxed).is_ok() {
+        if slot
+            .id
+            .compare_exchange(0, WRITING, Acquire, Relaxed)
+            .is_ok()
+        {
             slot.fill(spawn);
             slot.id.store(id, Release);
             return;

@@ -15,16 +15,20 @@ use crate::snapshot::{human, site, Parent, TaskInfo};
 /// user's call chain, then what to do about it.
 ///
 /// ```
-/// #[leakcheck::test(grace = "10ms")]
-/// async fn report_is_a_value() {
+/// # #[cfg(tokio_unstable)] {
+/// let mut builder = tokio::runtime::Builder::new_current_thread();
+/// let tracker = leakcheck::Options::new()
+///     .grace(std::time::Duration::from_millis(10))
+///     .instrument(&mut builder);
+/// let rt = builder.enable_all().build().unwrap();
+/// rt.block_on(async {
 ///     let parked = tokio::spawn(std::future::pending::<()>());
-///     let report = leakcheck::find_leaks().await.unwrap_err();
+///     let report = tracker.find_leaks().await.unwrap_err();
 ///     assert_eq!(report.leaked(), 1);
-///     # #[cfg(tokio_unstable)]
 ///     assert!(report.to_string().contains("1 task spawned at"));
 ///     parked.abort();
-/// }
-/// # report_is_a_value();
+/// });
+/// # }
 /// ```
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
@@ -41,6 +45,8 @@ pub struct Report {
     pub blocking: usize,
     /// Set when `max_tasks` was exceeded.
     pub fanout: Option<Fanout>,
+    /// A report of tasks that can never wake, not of leaks since a baseline.
+    pub never_wakes: bool,
 }
 
 /// Leaked tasks with the same spawn site and call chain.
@@ -92,9 +98,9 @@ impl Report {
     pub(crate) fn group(tasks: Vec<TaskInfo>) -> Vec<LeakGroup> {
         let mut by_key: BTreeMap<(String, u32, u32, u32), LeakGroup> = BTreeMap::new();
         for task in tasks {
-            let (file, line, col) = task
-                .spawn_site
-                .map_or((String::new(), 0, 0), |l| (l.file().to_owned(), l.line(), l.column()));
+            let (file, line, col) = task.spawn_site.map_or((String::new(), 0, 0), |l| {
+                (l.file().to_owned(), l.line(), l.column())
+            });
             let entry = by_key.entry((file, line, col, task.chain)).or_default();
             entry.spawn_site = task.spawn_site;
             entry.tasks.push(task);
@@ -103,7 +109,7 @@ impl Report {
         for g in &mut groups {
             g.tasks.sort_by_key(|t| t.id);
         }
-        groups.sort_by(|a, b| b.tasks.len().cmp(&a.tasks.len()));
+        groups.sort_by_key(|g| std::cmp::Reverse(g.tasks.len()));
         groups
     }
 }
@@ -111,7 +117,16 @@ impl Report {
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let leaked = self.leaked();
-        if leaked > 0 {
+        if self.never_wakes {
+            writeln!(
+                f,
+                "leakcheck: {} in `{}` can never wake: idle, not scheduled, and no waker \
+                 is left anywhere to wake {}",
+                count(leaked, "task"),
+                self.name,
+                if leaked == 1 { "it" } else { "them" }
+            )?;
+        } else if leaked > 0 {
             writeln!(
                 f,
                 "leakcheck: {} leaked by `{}`: still alive {} after the checked code returned",
@@ -175,13 +190,19 @@ impl fmt::Display for Report {
 
 fn write_group(f: &mut fmt::Formatter<'_>, group: &LeakGroup) -> fmt::Result {
     let n = group.tasks.len();
-    let at = group.spawn_site.map(site).unwrap_or_else(|| "an unknown site".into());
+    let at = group
+        .spawn_site
+        .map(site)
+        .unwrap_or_else(|| "an unknown site".into());
     writeln!(f, "── {} spawned at {at}", count(n, "task"))?;
     for task in group.tasks.iter().take(SHOWN_PER_GROUP) {
         writeln!(f, "   {}, age {}", task.headline(), human(task.age))?;
     }
     if n > SHOWN_PER_GROUP {
-        let rest: Vec<String> = group.tasks[SHOWN_PER_GROUP..].iter().map(|t| t.id.to_string()).collect();
+        let rest: Vec<String> = group.tasks[SHOWN_PER_GROUP..]
+            .iter()
+            .map(|t| t.id.to_string())
+            .collect();
         let shown = if rest.len() > 8 {
             format!("{}, …", rest[..8].join(", "))
         } else {

@@ -47,6 +47,11 @@ pub struct TaskInfo {
     pub name: Option<String>,
     /// Spawned after the tracker's baseline.
     pub since_baseline: bool,
+    /// Wakers of this task alive anywhere, with the `tracing` feature.
+    pub wakers: Option<usize>,
+    /// Idle, not woken, polled at least once, and no waker left anywhere:
+    /// nothing can ever wake it. Needs the `tracing` feature.
+    pub never_wakes: bool,
     /// Where it waits. Filled in for leaked tasks when leakcheck's
     /// `taskdump` feature is on; [`AwaitTrace::NotTaken`] otherwise.
     pub waiting: AwaitTrace,
@@ -83,7 +88,9 @@ pub enum AwaitTrace {
 impl fmt::Display for AwaitTrace {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            AwaitTrace::NotTaken => f.write_str("not traced (enable leakcheck's `taskdump` feature)"),
+            AwaitTrace::NotTaken => {
+                f.write_str("not traced (enable leakcheck's `taskdump` feature)")
+            }
             AwaitTrace::Frames(lines) => {
                 f.write_str("waiting at (innermost first):")?;
                 lines.iter().try_for_each(|l| write!(f, "\n    {l}"))
@@ -128,10 +135,18 @@ impl fmt::Display for Parent {
         match self {
             Parent::TestBody => f.write_str("the test body"),
             Parent::Outside => f.write_str("code outside any task of this runtime"),
-            Parent::Task { id, spawn_site, alive: true } => {
+            Parent::Task {
+                id,
+                spawn_site,
+                alive: true,
+            } => {
                 write!(f, "task {id} (spawned at {})", site(spawn_site))
             }
-            Parent::Task { id, spawn_site, alive: false } => write!(
+            Parent::Task {
+                id,
+                spawn_site,
+                alive: false,
+            } => write!(
                 f,
                 "task {id} (spawned at {}), which has ended: this task outlived its parent",
                 site(spawn_site)
@@ -190,7 +205,16 @@ impl TaskInfo {
         } else {
             format!("idle {}, {}", human(self.idle), polls(self.polls))
         };
-        let name = self.name.as_deref().map(|n| format!(" \"{n}\"")).unwrap_or_default();
+        let state = if self.never_wakes {
+            format!("{state}, never wakes")
+        } else {
+            state
+        };
+        let name = self
+            .name
+            .as_deref()
+            .map(|n| format!(" \"{n}\""))
+            .unwrap_or_default();
         format!("task {}{name} [{state}]", self.id)
     }
 }
@@ -262,8 +286,17 @@ impl fmt::Display for Snapshot {
             return self.write_tree(f);
         }
         for t in &self.tasks {
-            let at = t.spawn_site.map(site).unwrap_or_else(|| "an unknown site".into());
-            writeln!(f, "  {}, age {}, spawned at {at} by {}", t.headline(), human(t.age), t.parent)?;
+            let at = t
+                .spawn_site
+                .map(site)
+                .unwrap_or_else(|| "an unknown site".into());
+            writeln!(
+                f,
+                "  {}, age {}, spawned at {at} by {}",
+                t.headline(),
+                human(t.age),
+                t.parent
+            )?;
         }
         Ok(())
     }
@@ -276,17 +309,35 @@ impl Snapshot {
             Parent::Task { id, .. } if live.contains(&id) => Some(id),
             _ => None,
         };
-        let mut children: std::collections::BTreeMap<Option<u64>, Vec<&TaskInfo>> = Default::default();
+        let mut children: std::collections::BTreeMap<Option<u64>, Vec<&TaskInfo>> =
+            Default::default();
         for t in &self.tasks {
             children.entry(parent_of(t)).or_default().push(t);
         }
-        let mut stack: Vec<(&TaskInfo, usize)> =
-            children.get(&None).into_iter().flatten().rev().map(|t| (*t, 0)).collect();
+        let mut stack: Vec<(&TaskInfo, usize)> = children
+            .get(&None)
+            .into_iter()
+            .flatten()
+            .rev()
+            .map(|t| (*t, 0))
+            .collect();
         while let Some((t, depth)) = stack.pop() {
-            let at = t.spawn_site.map(site).unwrap_or_else(|| "an unknown site".into());
+            let at = t
+                .spawn_site
+                .map(site)
+                .unwrap_or_else(|| "an unknown site".into());
             let indent = "    ".repeat(depth);
-            let by = if depth == 0 { format!(", by {}", t.parent) } else { String::new() };
-            writeln!(f, "  {indent}└ {} spawned at {at}, age {}{by}", t.headline(), human(t.age))?;
+            let by = if depth == 0 {
+                format!(", by {}", t.parent)
+            } else {
+                String::new()
+            };
+            writeln!(
+                f,
+                "  {indent}└ {} spawned at {at}, age {}{by}",
+                t.headline(),
+                human(t.age)
+            )?;
             for child in children.get(&Some(t.id)).into_iter().flatten().rev() {
                 stack.push((child, depth + 1));
             }

@@ -9,7 +9,9 @@
 
 use std::time::Duration;
 
-use crate::snapshot::{AwaitTrace, TaskInfo};
+#[cfg(all(tokio_unstable, feature = "taskdump", target_os = "linux"))]
+use crate::snapshot::AwaitTrace;
+use crate::snapshot::TaskInfo;
 
 /// The longest a dump may take before the report gives up on traces.
 #[cfg(all(tokio_unstable, feature = "taskdump", target_os = "linux"))]
@@ -24,7 +26,10 @@ pub(crate) async fn attach(tracker: &crate::Tracker, tasks: &mut [TaskInfo]) {
         return;
     }
     let Ok(handle) = Handle::try_current() else {
-        return set_all(tasks, "the check ran outside the runtime, which a dump needs");
+        return set_all(
+            tasks,
+            "the check ran outside the runtime, which a dump needs",
+        );
     };
     if handle.runtime_flavor() == RuntimeFlavor::MultiThread {
         if let Some(why) = busy_worker(tracker) {
@@ -32,7 +37,10 @@ pub(crate) async fn attach(tracker: &crate::Tracker, tasks: &mut [TaskInfo]) {
         }
     }
     let Some(dump) = with_timeout(tracker, handle.dump()).await else {
-        return set_all(tasks, "the task dump did not finish within 2s and was abandoned");
+        return set_all(
+            tasks,
+            "the task dump did not finish within 2s and was abandoned",
+        );
     };
     let mut traces: std::collections::HashMap<u64, &tokio::runtime::dump::Trace> = dump
         .tasks()
@@ -40,12 +48,17 @@ pub(crate) async fn attach(tracker: &crate::Tracker, tasks: &mut [TaskInfo]) {
         .map(|t| (crate::hooks::id_u64(t.id()), t.trace()))
         .collect();
     if traces.is_empty() {
-        return set_all(tasks, "the dump came back empty (taken from outside this runtime?)");
+        return set_all(
+            tasks,
+            "the dump came back empty (taken from outside this runtime?)",
+        );
     }
     for task in tasks {
         task.waiting = match traces.remove(&task.id) {
             Some(trace) => frames(trace),
-            None if task.running => AwaitTrace::Unavailable("it was running; tokio traces idle tasks only".into()),
+            None if task.running => {
+                AwaitTrace::Unavailable("it was running; tokio traces idle tasks only".into())
+            }
             None => AwaitTrace::Unavailable("it was not in the task dump".into()),
         };
     }
@@ -83,7 +96,10 @@ fn busy_worker(tracker: &crate::Tracker) -> Option<String> {
 
 /// Runs `future` until it finishes or the dump timeout passes (real time).
 #[cfg(all(tokio_unstable, feature = "taskdump", target_os = "linux"))]
-async fn with_timeout<F: std::future::Future>(tracker: &crate::Tracker, future: F) -> Option<F::Output> {
+async fn with_timeout<F: std::future::Future>(
+    tracker: &crate::Tracker,
+    future: F,
+) -> Option<F::Output> {
     let deadline = std::time::Instant::now() + DUMP_TIMEOUT;
     let mut future = std::pin::pin!(future);
     tracker.wait_until(deadline, future.as_mut()).await
@@ -136,7 +152,9 @@ fn frames(trace: &tokio::runtime::dump::Trace) -> AwaitTrace {
 #[cfg(all(tokio_unstable, feature = "taskdump", target_os = "linux"))]
 fn strip_hash(name: &str) -> String {
     match name.rsplit_once("::h") {
-        Some((head, hash)) if hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()) => head.to_owned(),
+        Some((head, hash)) if hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            head.to_owned()
+        }
         _ => name.to_owned(),
     }
 }

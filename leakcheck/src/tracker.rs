@@ -146,7 +146,9 @@ impl Tracker {
                 #[cfg(tokio_unstable)]
                 chains: capture.chains,
                 #[cfg(tokio_unstable)]
-                fanout: options.max_task_limit().map(crate::hooks::FanoutCounts::new),
+                fanout: options
+                    .max_task_limit()
+                    .map(crate::hooks::FanoutCounts::new),
                 #[cfg(not(tokio_unstable))]
                 alive_baseline: AtomicUsize::new(0),
                 options,
@@ -184,12 +186,12 @@ impl Tracker {
     /// when called from one of its threads.
     ///
     /// ```
-    /// #[leakcheck::test]
-    /// async fn has_a_tracker() {
-    ///     assert!(leakcheck::Tracker::current().is_some());
-    /// }
-    /// # has_a_tracker();
-    /// assert!(leakcheck::Tracker::current().is_none());
+    /// let mut builder = tokio::runtime::Builder::new_multi_thread();
+    /// let _tracker = leakcheck::instrument(&mut builder);
+    /// let rt = builder.worker_threads(1).build().unwrap();
+    /// let on_worker = rt.block_on(rt.spawn(async { leakcheck::Tracker::current().is_some() }));
+    /// assert!(on_worker.unwrap());
+    /// assert!(leakcheck::Tracker::current().is_none(), "not on this thread");
     /// ```
     pub fn current() -> Option<Tracker> {
         context::current()
@@ -263,7 +265,8 @@ impl Tracker {
         }
         if let Ok(handle) = Handle::try_current() {
             let counts = metrics::read(&handle);
-            s.blocking_baseline.store(counts.blocking.unwrap_or(0), SeqCst);
+            s.blocking_baseline
+                .store(counts.blocking.unwrap_or(0), SeqCst);
             #[cfg(not(tokio_unstable))]
             s.alive_baseline.store(counts.alive, SeqCst);
         }
@@ -338,6 +341,64 @@ impl Tracker {
         }
     }
 
+    /// Tasks that can never run again, baseline or not: each was polled, is
+    /// idle, was not woken, and no waker for it exists anywhere. A certain
+    /// leak that needs no baseline and no grace, so it suits production
+    /// checks (call it from a periodic task or a debug endpoint).
+    ///
+    /// Needs the `tracing` feature (and its layer, see [`crate::layer`]);
+    /// without it this always returns `Ok`. A candidate is confirmed by a
+    /// second look after yielding, so a task caught between a wake and its
+    /// next poll is not reported.
+    ///
+    /// ```
+    /// # #[cfg(all(tokio_unstable, feature = "tracing"))] {
+    /// use tracing_subscriber::layer::SubscriberExt;
+    /// let _guard = tracing::subscriber::set_default(
+    ///     tracing_subscriber::registry().with(leakcheck::layer()),
+    /// );
+    /// let mut builder = tokio::runtime::Builder::new_current_thread();
+    /// let tracker = leakcheck::instrument(&mut builder);
+    /// let rt = builder.enable_all().build().unwrap();
+    /// rt.block_on(async {
+    ///     let lost = tokio::spawn(std::future::pending::<()>());
+    ///     tokio::task::yield_now().await;
+    ///     let report = tracker.find_never_waking().await.unwrap_err();
+    ///     assert!(report.to_string().contains("can never wake"));
+    ///     lost.abort();
+    /// });
+    /// # }
+    /// ```
+    pub async fn find_never_waking(&self) -> Result<(), Report> {
+        let candidates: Vec<TaskInfo> = self
+            .tasks(|_| true)
+            .into_iter()
+            .filter(|t| t.never_wakes)
+            .collect();
+        if candidates.is_empty() {
+            return Ok(());
+        }
+        tokio::task::yield_now().await;
+        let again = self.tasks(|_| true);
+        let confirmed: Vec<TaskInfo> = candidates
+            .into_iter()
+            .filter(|c| {
+                again
+                    .iter()
+                    .any(|t| t.id == c.id && t.never_wakes && t.polls == c.polls)
+            })
+            .collect();
+        if confirmed.is_empty() {
+            return Ok(());
+        }
+        Err(Report {
+            name: self.shared.name.clone(),
+            groups: Report::group(confirmed),
+            never_wakes: true,
+            ..Report::default()
+        })
+    }
+
     /// The check `#[leakcheck::test]` runs once the body has returned.
     pub(crate) async fn check_after_body(&self) -> Result<(), Report> {
         self.find_leaks().await
@@ -397,7 +458,11 @@ impl Tracker {
                 return (leaked, blocking);
             }
             let poll = blocking > 0 || cfg!(not(tokio_unstable));
-            let wake_at = if poll { deadline.min(now + backoff) } else { deadline };
+            let wake_at = if poll {
+                deadline.min(now + backoff)
+            } else {
+                deadline
+            };
             backoff = (backoff * 2).min(Duration::from_millis(50));
             let Some(_alarm) = Alarm::set(wake_at, shared.clone()) else {
                 return (leaked, blocking); // no thread for the alarm: report what we see
@@ -438,15 +503,23 @@ impl Tracker {
             .filter(|r| keep(r))
             .map(|r| {
                 let s = r.spawn;
-                let parent_of = |spawn: &crate::registry::Spawn| match (spawn.parent, spawn.parent_location) {
-                    (parent::TEST_BODY, _) => (Parent::TestBody, None),
-                    (id, Some(spawn_site)) if id != parent::OUTSIDE => {
-                        let record = table.get(id);
-                        let alive = record.is_some();
-                        (Parent::Task { id, spawn_site, alive }, record)
-                    }
-                    _ => (Parent::Outside, None),
-                };
+                let parent_of =
+                    |spawn: &crate::registry::Spawn| match (spawn.parent, spawn.parent_location) {
+                        (parent::TEST_BODY, _) => (Parent::TestBody, None),
+                        (id, Some(spawn_site)) if id != parent::OUTSIDE => {
+                            let record = table.get(id);
+                            let alive = record.is_some();
+                            (
+                                Parent::Task {
+                                    id,
+                                    spawn_site,
+                                    alive,
+                                },
+                                record,
+                            )
+                        }
+                        _ => (Parent::Outside, None),
+                    };
                 let (parent, mut up) = parent_of(&s);
                 let mut ancestors = Vec::new();
                 while let Some(record) = up.filter(|_| ancestors.len() < MAX_ANCESTORS) {
@@ -462,6 +535,21 @@ impl Tracker {
                     (false, 0) => age,
                     (false, _) => ticks(now.saturating_sub(r.poll_ended)),
                 };
+                #[cfg(feature = "tracing")]
+                let wakes = crate::layer::lookup(r.id);
+                #[cfg(not(feature = "tracing"))]
+                let wakes: Option<()> = None;
+                #[cfg(feature = "tracing")]
+                let (name, wakers, never_wakes) = match &wakes {
+                    Some(w) => (
+                        w.name.as_deref().map(str::to_owned),
+                        Some(w.wakers()),
+                        !running && polls > 0 && w.wakers() == 0 && !w.woken(),
+                    ),
+                    None => (None, None, false),
+                };
+                #[cfg(not(feature = "tracing"))]
+                let (name, wakers, never_wakes) = (None, wakes.map(|_| 0), false);
                 TaskInfo {
                     id: r.id,
                     spawn_site: Some(s.location),
@@ -472,7 +560,9 @@ impl Tracker {
                     polls,
                     idle,
                     busy: ticks(r.busy),
-                    name: None,
+                    name,
+                    wakers,
+                    never_wakes,
                     since_baseline: s.generation == generation,
                     waiting: Default::default(),
                     chain: s.chain,
@@ -597,7 +687,6 @@ fn current_or_panic(what: &str) -> Tracker {
 ///     assert_eq!(worker.await.unwrap(), 42);
 ///     leakcheck::verify_none().await;
 /// }
-/// # workers_are_joined();
 /// ```
 pub async fn verify_none() {
     current_or_panic("verify_none").verify_none().await
@@ -614,7 +703,6 @@ pub async fn verify_none() {
 ///     assert_eq!(report.leaked(), 1);
 ///     stuck.abort();
 /// }
-/// # report_names_the_task();
 /// ```
 pub async fn find_leaks() -> Result<(), Report> {
     current_or_panic("find_leaks").find_leaks().await

@@ -1,0 +1,4 @@
+#[leakcheck::test(flavor = "multi_threaded")]
+async fn bad_flavor() {}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[leakcheck::test(unhandled_panic = "abort")]
+async fn bad_unhandled_panic() {}
+
+fn main() {}

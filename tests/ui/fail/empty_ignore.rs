@@ -1,0 +1,4 @@
+#[leakcheck::test(ignore_fn = ["hyper::client", ""])]
+async fn empty_ignore() {}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[leakcheck::test]
+async fn generic_fn<T: Default>() {}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[leakcheck::test(grace = 5)]
+async fn grace_integer() {}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[leakcheck::test]
+fn missing_async() {}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[leakcheck::test(grace)]
+async fn missing_value() {}
+
+fn main() {}

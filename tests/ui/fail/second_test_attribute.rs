@@ -1,0 +1,5 @@
+#[leakcheck::test]
+#[test]
+async fn second_test_attribute() {}
+
+fn main() {}

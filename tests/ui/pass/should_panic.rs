@@ -1,0 +1,7 @@
+#[leakcheck::test]
+#[should_panic(expected = "boom")]
+async fn panics() {
+    panic!("boom");
+}
+
+fn main() {}
