@@ -32,7 +32,10 @@ pub(crate) fn expand(test_fn: &TestFn, config: &Config) -> TokenStream {
         ReturnType::Type(_, ty) => (ty.span(), Some(return_type_check(krate, ty))),
     };
     // An unsupported return type is reported on the return type.
-    let body_arg = quote_spanned!(body_span=> body);
+    // Resolved like the `let body` below (call site), but located at the
+    // return type: a name spanned at user tokens alone takes their hygiene,
+    // which differs when the test is written by a `macro_rules!` macro.
+    let body_arg = proc_macro2::Ident::new("body", Span::call_site().located_at(body_span));
     let run = quote_spanned! {span=>
         #krate::__private::run_test(#test_config, #body_arg)
     };

@@ -2,6 +2,8 @@
 //! runtime flavor, as a markdown table. Needs no criterion.
 //!
 //! `cargo bench -p leakcheck --bench ratios [-- --tasks N --rounds R --warmup W]`
+//! (`--flavor current_thread|multi_thread_2` and `--only <variant>` narrow
+//! the run, e.g. for a profiler.)
 //!
 //! Method (as baseline-costs.md): one runtime per variant, built once; each
 //! repetition spawns and joins N tasks (default 1,000,000) in batches of 1000
@@ -21,6 +23,10 @@ struct Args {
     tasks: u64,
     warmup: usize,
     rounds: usize,
+    /// Only this flavor (`current_thread` or `multi_thread_2`).
+    flavor: Option<String>,
+    /// Only this variant (no ratios unless it is plain), e.g. for a profiler.
+    only: Option<String>,
 }
 
 fn parse_args() -> Args {
@@ -28,6 +34,8 @@ fn parse_args() -> Args {
         tasks: 1_000_000,
         warmup: 1,
         rounds: 5,
+        flavor: None,
+        only: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -40,6 +48,8 @@ fn parse_args() -> Args {
             "--tasks" => args.tasks = value("--tasks").max(1),
             "--warmup" => args.warmup = value("--warmup") as usize,
             "--rounds" => args.rounds = (value("--rounds") as usize).max(1),
+            "--flavor" => args.flavor = it.next(),
+            "--only" => args.only = it.next(),
             // `cargo bench` passes `--bench`; ignore it and anything else.
             _ => {}
         }
@@ -139,17 +149,32 @@ fn main() {
     if rustc > 0 {
         println!("WARNING: {rustc} rustc process(es) running beside this benchmark");
     }
-    for flavor in Flavor::ALL {
-        let benches: Vec<(Variant, Bench)> = Variant::ALL
+    let variants: Vec<Variant> = Variant::ALL
+        .into_iter()
+        .filter(|v| {
+            let only = args.only.as_deref();
+            only.is_none_or(|name| name == v.name())
+        })
+        .collect();
+    let flavors = Flavor::ALL
+        .into_iter()
+        .filter(|f| args.flavor.as_deref().is_none_or(|name| name == f.name()));
+    for flavor in flavors {
+        let benches: Vec<(Variant, Bench)> = variants
             .iter()
             .map(|&v| (v, Bench::new(flavor, v)))
             .collect();
         let mut ns: Vec<Vec<f64>> = vec![Vec::new(); benches.len()];
         let cpu_start = cpu_jiffies();
+        // Repetitions after which a rustc was running (a build beside us).
+        let mut busy = 0;
         for round in 0..args.warmup + args.rounds {
             for k in 0..benches.len() {
                 let i = (k + round) % benches.len();
                 let elapsed = benches[i].1.run(args.tasks);
+                if rustc_running() > 0 {
+                    busy += 1;
+                }
                 if round >= args.warmup {
                     ns[i].push(elapsed.as_nanos() as f64 / args.tasks as f64);
                 }
@@ -158,41 +183,54 @@ fn main() {
         let steal = steal_since(cpu_start);
         drop(benches);
 
-        let plain = &ns[0];
-        let plain_median = median(plain);
+        // Without plain (`--only`), ratios are left blank.
+        let plain = variants
+            .iter()
+            .position(|&v| v == Variant::Plain)
+            .map(|i| &ns[i]);
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "\n## {} (host steal during the block: {steal})\n",
-            flavor.name()
+            "\n## {} (host steal during the block: {steal}; rustc running after {busy} of {} repetitions)\n",
+            flavor.name(),
+            (args.warmup + args.rounds) * variants.len(),
         );
         let _ = writeln!(
             out,
             "| variant | median ns/task | min–max ns/task | spread | ratio vs plain (medians) | per-round ratio: median (min–max) | budget |"
         );
         let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---|");
-        for (i, &variant) in Variant::ALL.iter().enumerate() {
+        for (i, &variant) in variants.iter().enumerate() {
             let xs = &ns[i];
             let m = median(xs);
             let (lo, hi) = min_max(xs);
-            let ratio = m / plain_median;
-            let per_round: Vec<f64> = xs.iter().zip(plain).map(|(x, p)| x / p).collect();
-            let (rlo, rhi) = min_max(&per_round);
-            let verdict = match budget(flavor, variant) {
-                Some(b) if ratio <= b => format!("≤ {b}x: holds"),
-                Some(b) => format!("≤ {b}x: FAILS"),
-                None => String::new(),
+            let spread = 100.0 * (hi - lo) / m;
+            let (ratio, per_round, verdict) = match plain {
+                Some(plain) => {
+                    let ratio = m / median(plain);
+                    let rounds: Vec<f64> = xs.iter().zip(plain).map(|(x, p)| x / p).collect();
+                    let (rlo, rhi) = min_max(&rounds);
+                    let verdict = match budget(flavor, variant) {
+                        Some(b) if ratio <= b => format!("≤ {b}x: holds"),
+                        Some(b) => format!("≤ {b}x: FAILS"),
+                        None => String::new(),
+                    };
+                    (
+                        format!("{ratio:.2}x"),
+                        format!("{:.2}x ({rlo:.2}–{rhi:.2})", median(&rounds)),
+                        verdict,
+                    )
+                }
+                None => ("–".into(), "–".into(), String::new()),
             };
             let _ = writeln!(
                 out,
-                "| {} | {m:.0} | {lo:.0}–{hi:.0} | {:.0}% | {ratio:.2}x | {:.2}x ({rlo:.2}–{rhi:.2}) | {verdict} |",
+                "| {} | {m:.0} | {lo:.0}–{hi:.0} | {spread:.0}% | {ratio} | {per_round} | {verdict} |",
                 variant.name(),
-                100.0 * (hi - lo) / m,
-                median(&per_round),
             );
         }
         let _ = writeln!(out, "\nraw ns/task per measured round:");
-        for (i, &variant) in Variant::ALL.iter().enumerate() {
+        for (i, &variant) in variants.iter().enumerate() {
             let row: Vec<String> = ns[i].iter().map(|x| format!("{x:.0}")).collect();
             let _ = writeln!(out, "- {}: {}", variant.name(), row.join(" "));
         }

@@ -5,6 +5,8 @@
 //! `u32`, and symbolized only when a report needs it, with the result cached.
 //! A binary built without frame pointers fails a start-up self-check and
 //! gets no chains, never wrong ones.
+// Count mode (no tokio_unstable) has no spawn hook to capture from.
+#![cfg_attr(not(tokio_unstable), allow(dead_code))]
 
 use std::collections::hash_map::Entry;
 use std::hash::BuildHasher;
@@ -36,6 +38,14 @@ pub(crate) fn capture() -> ChainId {
         return 0;
     }
     interner().intern(&buf[..n])
+}
+
+/// Runs the frame-pointer self-check at load time, so the first spawn hook
+/// never pays for it (it unwinds once with the DWARF unwinder, which
+/// allocates and can take a millisecond).
+#[ctor::ctor(unsafe)]
+fn check_walk_at_load() {
+    walk_available();
 }
 
 /// Whether frame-pointer walking works in this binary (checked once).
@@ -124,6 +134,8 @@ impl Frame {
             "test::",
             "__rust",
             "__libc",
+            // tokio's `tracing` feature wraps every task in `Instrumented`
+            "tracing::",
         ];
         // `<&dyn core::ops::Fn<..> as ..>::call_once` names its self type first
         let f = self
@@ -174,9 +186,21 @@ fn resolve_ip(ip: usize) -> Vec<Frame> {
     frames
 }
 
-/// `path` relative to the workspace root when it is under it.
+/// `path` relative to the workspace root when it is under it; a file of a
+/// crates.io dependency as `crate-1.2.3/src/file.rs`.
 pub(crate) fn relative(path: &std::path::Path) -> &std::path::Path {
-    path.strip_prefix(workspace_root()).unwrap_or(path)
+    if let Ok(inside) = path.strip_prefix(workspace_root()) {
+        return inside;
+    }
+    // ~/.cargo/registry/src/<index>/<crate-version>/...
+    let mut parts = path.components();
+    while let Some(part) = parts.next() {
+        if part.as_os_str() == "registry" && parts.next().is_some_and(|p| p.as_os_str() == "src") {
+            parts.next(); // the index directory
+            return parts.as_path();
+        }
+    }
+    path
 }
 
 /// Where paths in reports are relative to: the nearest ancestor of the
@@ -368,5 +392,20 @@ mod tests {
         .is_internal());
         assert!(!f("leakcheck_tests::start_ticker").is_internal());
         assert!(!f("my_app::server::run").is_internal());
+        assert!(
+            f("<tracing::instrument::Instrumented<T> as core::future::future::Future>::poll")
+                .is_internal()
+        );
+    }
+
+    #[test]
+    fn registry_paths_shorten_to_the_crate() {
+        let p = std::path::Path::new(
+            "/root/.cargo/registry/src/index.crates.io-1949/tokio-1.54.1/src/task/spawn.rs",
+        );
+        assert_eq!(
+            relative(p),
+            std::path::Path::new("tokio-1.54.1/src/task/spawn.rs")
+        );
     }
 }

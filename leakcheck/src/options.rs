@@ -130,6 +130,8 @@ impl Options {
         self
     }
 
+    /// The rules; count mode has no task identities to match them against.
+    #[cfg_attr(not(tokio_unstable), allow(dead_code))]
     pub(crate) fn ignore(&self) -> &Ignore {
         &self.ignore
     }

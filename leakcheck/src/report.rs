@@ -172,17 +172,20 @@ impl fmt::Display for Report {
         }
         if leaked > 0 || self.blocking > 0 {
             writeln!(f)?;
-            writeln!(
+            write!(
                 f,
                 "To fix: stop these tasks before the test returns (abort or await their \
-                 JoinHandles, drop the senders they wait on, or signal shutdown and await it). \
-                 To accept one, ignore it: #[leakcheck::test(ignore_spawn_site = \"{}\")].",
-                self.groups
-                    .first()
-                    .and_then(|g| g.spawn_site)
-                    .map(|l| format!("{}:{}", l.file(), l.line()))
-                    .unwrap_or_else(|| "src/file.rs:LINE".into())
+                 JoinHandles, drop the senders they wait on, or signal shutdown and await it)."
             )?;
+            match self.groups.first().and_then(|g| g.spawn_site) {
+                Some(l) => writeln!(
+                    f,
+                    " To accept one, ignore it: #[leakcheck::test(ignore_spawn_site = \"{}:{}\")].",
+                    l.file(),
+                    l.line()
+                )?,
+                None => writeln!(f)?,
+            }
         }
         Ok(())
     }

@@ -37,6 +37,9 @@ pub struct TaskInfo {
     pub age: Duration,
     /// Whether a poll is running right now.
     pub running: bool,
+    /// Woken and waiting for a worker to poll it. Known only with the
+    /// `tracing` feature (tokio reports wakes there); `false` otherwise.
+    pub scheduled: bool,
     /// How many times it has been polled.
     pub polls: u64,
     /// Time since its last poll ended (its age if never polled).
@@ -96,9 +99,10 @@ impl fmt::Display for AwaitTrace {
                 lines.iter().try_for_each(|l| write!(f, "\n    {l}"))
             }
             AwaitTrace::Opaque => f.write_str(
-                "waiting on something tokio's task dump has no frames for (a future tokio \
-                 does not instrument: std::future::pending(), a hand-written future, another \
-                 library's channel, some I/O)",
+                "waiting on something tokio's task dump has no frames for: a future tokio \
+                 does not trace (std::future::pending(), a hand-written future, another \
+                 library's channel), or a tokio future spawned directly with no async fn \
+                 above it (e.g. tokio::spawn(sleep(..)))",
             ),
             AwaitTrace::Unavailable(why) => write!(f, "no await trace: {why}"),
         }
@@ -200,6 +204,8 @@ impl TaskInfo {
     pub(crate) fn headline(&self) -> String {
         let state = if self.running {
             format!("running, {}", polls(self.polls))
+        } else if self.scheduled {
+            format!("scheduled, {}", polls(self.polls))
         } else if self.polls == 0 {
             format!("never polled, {} old", human(self.age))
         } else {

@@ -14,7 +14,9 @@ use crate::context;
 use crate::metrics;
 use crate::options::Options;
 use crate::report::Report;
-use crate::snapshot::{site, Snapshot, TaskInfo};
+#[cfg(tokio_unstable)]
+use crate::snapshot::site;
+use crate::snapshot::{Snapshot, TaskInfo};
 
 /// State shared by a [`Tracker`] and its runtime's hooks.
 pub(crate) struct Shared {
@@ -114,6 +116,7 @@ impl Options {
 /// Which hooks a tracker installs. Everything, except in benchmarks that
 /// measure the parts separately.
 #[derive(Debug, Clone, Copy)]
+#[cfg_attr(not(tokio_unstable), allow(dead_code))]
 pub(crate) struct Capture {
     pub(crate) chains: bool,
     pub(crate) polls: bool,
@@ -404,15 +407,16 @@ impl Tracker {
         self.find_leaks().await
     }
 
-    /// `spawn_blocking` work started since the baseline and still running.
-    pub(crate) fn blocking_in_flight(&self, handle: &Handle) -> usize {
-        let now = metrics::read(handle).blocking.unwrap_or(0);
-        now.saturating_sub(self.shared.blocking_baseline.load(Relaxed))
+    /// `spawn_blocking` work started since the baseline and still running;
+    /// `None` in count mode, where tokio does not expose it.
+    pub(crate) fn blocking_in_flight(&self, handle: &Handle) -> Option<usize> {
+        let now = metrics::read(handle).blocking?;
+        Some(now.saturating_sub(self.shared.blocking_baseline.load(Relaxed)))
     }
 
     /// Runs `future` until it finishes (`Some`) or `deadline` passes (`None`),
     /// in real time whatever the runtime's clock does.
-    #[cfg_attr(not(feature = "taskdump"), allow(dead_code))]
+    #[cfg_attr(not(all(tokio_unstable, feature = "taskdump")), allow(dead_code))]
     pub(crate) async fn wait_until<F: std::future::Future + Unpin>(
         &self,
         deadline: Instant,
@@ -452,7 +456,7 @@ impl Tracker {
             let mut notified = pin!(shared.notify.notified());
             notified.as_mut().enable();
             let leaked = self.leaked_now(handle);
-            let blocking = handle.map_or(0, |h| self.blocking_in_flight(h));
+            let blocking = handle.and_then(|h| self.blocking_in_flight(h)).unwrap_or(0);
             let now = Instant::now();
             if (is_empty(&leaked) && blocking == 0) || now >= deadline {
                 return (leaked, blocking);
@@ -540,16 +544,17 @@ impl Tracker {
                 #[cfg(not(feature = "tracing"))]
                 let wakes: Option<()> = None;
                 #[cfg(feature = "tracing")]
-                let (name, wakers, never_wakes) = match &wakes {
+                let (name, wakers, scheduled, never_wakes) = match &wakes {
                     Some(w) => (
                         w.name.as_deref().map(str::to_owned),
                         Some(w.wakers()),
+                        !running && w.woken(),
                         !running && polls > 0 && w.wakers() == 0 && !w.woken(),
                     ),
-                    None => (None, None, false),
+                    None => (None, None, false, false),
                 };
                 #[cfg(not(feature = "tracing"))]
-                let (name, wakers, never_wakes) = (None, wakes.map(|_| 0), false);
+                let (name, wakers, scheduled, never_wakes) = (None, wakes.map(|_| 0), false, false);
                 TaskInfo {
                     id: r.id,
                     spawn_site: Some(s.location),
@@ -557,6 +562,7 @@ impl Tracker {
                     ancestors,
                     age,
                     running,
+                    scheduled,
                     polls,
                     idle,
                     busy: ticks(r.busy),

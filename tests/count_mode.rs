@@ -1,0 +1,97 @@
+//! What leakcheck says with and without `--cfg tokio_unstable`.
+//!
+//! These tests run in both builds and assert what each one reports. With
+//! the flag, the task hooks give every leak a spawn site; without it
+//! ("count mode"), leakcheck only has tokio's live-task count, still fails
+//! the test with the right number, and says how to get spawn sites. CI runs
+//! count mode with:
+//!
+//! ```text
+//! RUSTFLAGS="-C force-frame-pointers=yes" cargo test -p leakcheck-tests --target-dir target/count-mode
+//! ```
+
+use std::future::pending;
+
+use tokio::task::JoinHandle;
+
+use leakcheck_tests::{
+    assert_contains, assert_headline, assert_lacks, leak_report, spawn_line, Flavor,
+};
+
+const SPAWN_SITES: bool = cfg!(tokio_unstable);
+
+/// Two tasks parked forever, from one line.
+#[inline(never)]
+fn park_two() -> Vec<JoinHandle<()>> {
+    (0..2).map(|_| tokio::spawn(pending::<()>())).collect() // leak:two
+}
+
+fn check_report(report: &str) {
+    assert_headline(report, 2);
+    let site = format!(
+        "── 2 tasks spawned at {}:{}:",
+        file!(),
+        spawn_line(include_str!("count_mode.rs"), "// leak:two")
+    );
+    if SPAWN_SITES {
+        assert_contains(report, &site);
+        assert_contains(report, "spawned by: the test body");
+        assert_lacks(report, "Spawn sites are unknown");
+    } else {
+        assert_contains(report, "Spawn sites are unknown");
+        assert_contains(
+            report,
+            r#"rustflags = ["--cfg", "tokio_unstable", "-C", "force-frame-pointers=yes"]"#,
+        );
+        assert_lacks(report, "spawned at");
+    }
+}
+
+#[test]
+fn report_says_what_this_build_knows() {
+    check_report(&leak_report(Flavor::CurrentThread, 100, async {
+        park_two();
+    }));
+}
+
+#[test]
+fn report_says_what_this_build_knows_on_multi_thread() {
+    check_report(&leak_report(Flavor::MultiThread, 100, async {
+        park_two();
+    }));
+}
+
+#[leakcheck::test(grace = "50ms")]
+async fn report_value_matches_the_build() {
+    let parked = park_two();
+    let report = leakcheck::find_leaks().await.unwrap_err();
+    assert_eq!(report.leaked(), 2);
+    if SPAWN_SITES {
+        assert_eq!((report.uncounted, report.groups.len()), (0, 1));
+        assert_eq!(report.groups[0].tasks.len(), 2);
+    } else {
+        assert_eq!((report.uncounted, report.groups.len()), (2, 0));
+    }
+    let tracker = leakcheck::Tracker::current().expect("a #[leakcheck::test] has a tracker");
+    assert_eq!(tracker.live_count(), 2);
+    assert_eq!(
+        tracker.snapshot().tasks().len(),
+        if SPAWN_SITES { 2 } else { 0 }
+    );
+    for task in parked {
+        task.abort(); // so the test itself passes
+    }
+}
+
+#[leakcheck::test]
+async fn clean_test_passes_in_both_builds() {
+    let mut workers = tokio::task::JoinSet::new();
+    for i in 0..4 {
+        workers.spawn(async move { i + 1 });
+    }
+    let mut sum = 0;
+    while let Some(done) = workers.join_next().await {
+        sum += done.unwrap();
+    }
+    assert_eq!(sum, 10);
+}
