@@ -3,6 +3,9 @@
 //!
 //! Run it with `cargo run --example demo`.
 //!
+//! It runs on a current_thread runtime, where leakcheck also shows where
+//! each task waits (its await chain, from tokio's task dump).
+//!
 //! In a test suite you would write `#[leakcheck::test]` instead of
 //! `#[tokio::test]` and get the same report as the test's failure; here a
 //! runtime is instrumented by hand so the program can print the reports.
@@ -69,11 +72,11 @@ async fn service_under_test() -> std::io::Result<()> {
 }
 
 fn main() -> std::io::Result<()> {
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    let mut builder = tokio::runtime::Builder::new_current_thread();
     let tracker = leakcheck::Options::new()
         .grace(Duration::from_millis(200))
         .instrument(&mut builder);
-    let runtime = builder.worker_threads(2).enable_all().build()?;
+    let runtime = builder.enable_all().build()?;
 
     runtime.block_on(async {
         tracker.set_baseline();

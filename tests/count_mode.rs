@@ -67,10 +67,10 @@ async fn report_value_matches_the_build() {
     let report = leakcheck::find_leaks().await.unwrap_err();
     assert_eq!(report.leaked(), 2);
     if SPAWN_SITES {
-        assert_eq!((report.uncounted, report.groups.len()), (0, 1));
+        assert_eq!((report.unidentified, report.groups.len()), (0, 1));
         assert_eq!(report.groups[0].tasks.len(), 2);
     } else {
-        assert_eq!((report.uncounted, report.groups.len()), (2, 0));
+        assert_eq!((report.unidentified, report.groups.len()), (2, 0));
     }
     let tracker = leakcheck::Tracker::current().expect("a #[leakcheck::test] has a tracker");
     assert_eq!(tracker.live_count(), 2);

@@ -48,7 +48,7 @@
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `macros` | on | `#[leakcheck::test]` |
-//! | `taskdump` | off | where each leaked task waits (its await chain), from tokio's task dumps; Linux |
+//! | `taskdump` | off | where each leaked task waits (its await chain), from tokio's task dumps; Linux, current_thread runtimes |
 //! | `tracing` | off | task names and the "never wakes" flag, from tokio's tracing instrumentation |
 //!
 //! # Environment
@@ -73,6 +73,7 @@ mod options;
 mod report;
 mod snapshot;
 mod tracker;
+mod wait;
 
 #[cfg(tokio_unstable)]
 mod hooks;

@@ -12,7 +12,8 @@ pub(crate) const GRACE_ENV: &str = "LEAKCHECK_GRACE";
 /// Settings for a leak check: how long to wait and which tasks to ignore.
 ///
 /// The tasks alive when the baseline was taken (the start of a
-/// `#[leakcheck::test]` body) are always ignored.
+/// `#[leakcheck::test]` body) are always ignored. Ignore rules need task
+/// identities, so in count mode (no `--cfg tokio_unstable`) they match nothing.
 ///
 /// ```
 /// use std::time::Duration;

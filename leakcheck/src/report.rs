@@ -40,7 +40,7 @@ pub struct Report {
     /// Leaked tasks, grouped; largest group first.
     pub groups: Vec<LeakGroup>,
     /// Leaked tasks known only by count (count mode: no `tokio_unstable`).
-    pub uncounted: usize,
+    pub unidentified: usize,
     /// `spawn_blocking` work still running or queued.
     pub blocking: usize,
     /// Set when `max_tasks` was exceeded.
@@ -86,7 +86,7 @@ impl Report {
     /// assert_eq!(leakcheck::Report::default().leaked(), 0);
     /// ```
     pub fn leaked(&self) -> usize {
-        self.groups.iter().map(|g| g.tasks.len()).sum::<usize>() + self.uncounted
+        self.groups.iter().map(|g| g.tasks.len()).sum::<usize>() + self.unidentified
     }
 
     pub(crate) fn is_failure(&self) -> bool {
@@ -141,7 +141,7 @@ impl fmt::Display for Report {
             writeln!(f)?;
             write_group(f, group)?;
         }
-        if self.uncounted > 0 {
+        if self.unidentified > 0 {
             writeln!(f)?;
             writeln!(
                 f,

@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering::*};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex};
+#[cfg(tokio_unstable)]
+use parking_lot::Mutex;
 use tokio::runtime::{Builder, Handle};
 use tokio::sync::Notify;
 
@@ -17,6 +18,7 @@ use crate::report::Report;
 #[cfg(tokio_unstable)]
 use crate::snapshot::site;
 use crate::snapshot::{Snapshot, TaskInfo};
+use crate::wait::{Alarm, Waiting};
 
 /// State shared by a [`Tracker`] and its runtime's hooks.
 pub(crate) struct Shared {
@@ -174,7 +176,6 @@ impl Tracker {
         Tracker::install(builder, name.to_owned(), options, Capture::ALL)
     }
 
-    #[cfg(tokio_unstable)]
     pub(crate) fn shared(&self) -> &Arc<Shared> {
         &self.shared
     }
@@ -335,7 +336,7 @@ impl Tracker {
         }
         #[cfg(not(tokio_unstable))]
         {
-            report.uncounted = leaked;
+            report.unidentified = leaked;
         }
         if report.is_failure() {
             Err(report)
@@ -412,36 +413,6 @@ impl Tracker {
     pub(crate) fn blocking_in_flight(&self, handle: &Handle) -> Option<usize> {
         let now = metrics::read(handle).blocking?;
         Some(now.saturating_sub(self.shared.blocking_baseline.load(Relaxed)))
-    }
-
-    /// Runs `future` until it finishes (`Some`) or `deadline` passes (`None`),
-    /// in real time whatever the runtime's clock does.
-    #[cfg_attr(not(all(tokio_unstable, feature = "taskdump")), allow(dead_code))]
-    pub(crate) async fn wait_until<F: std::future::Future + Unpin>(
-        &self,
-        deadline: Instant,
-        mut future: F,
-    ) -> Option<F::Output> {
-        use std::future::Future;
-        use std::task::Poll;
-        let notify = &self.shared.notify;
-        let _alarm = Alarm::set(deadline, self.shared.clone());
-        let mut notified = Box::pin(notify.notified());
-        std::future::poll_fn(|cx| {
-            if let Poll::Ready(out) = std::pin::Pin::new(&mut future).poll(cx) {
-                return Poll::Ready(Some(out));
-            }
-            loop {
-                if Instant::now() >= deadline {
-                    return Poll::Ready(None);
-                }
-                if notified.as_mut().poll(cx).is_pending() {
-                    return Poll::Pending;
-                }
-                notified.set(notify.notified());
-            }
-        })
-        .await
     }
 
     /// Waits until nothing since the baseline is alive, or the deadline.
@@ -620,48 +591,6 @@ fn is_ignored(task: &TaskInfo, ignore: &crate::options::Ignore) -> bool {
                 .any(|f| ignore.fns.iter().any(|p| f.function.contains(p.as_str())))
     };
     by_site() || by_name() || by_fn()
-}
-
-/// Decrements the waiter count when a check stops waiting.
-struct Waiting<'a>(&'a Shared);
-
-impl Drop for Waiting<'_> {
-    fn drop(&mut self) {
-        self.0.waiters.fetch_sub(1, SeqCst);
-    }
-}
-
-/// Wakes a waiting check at a real-time instant, whatever the runtime's
-/// clock does (`start_paused` tests included). Cancelled on drop.
-struct Alarm {
-    cancelled: Arc<(Mutex<bool>, Condvar)>,
-}
-
-impl Alarm {
-    fn set(at: Instant, shared: Arc<Shared>) -> Option<Alarm> {
-        let cancelled = Arc::new((Mutex::new(false), Condvar::new()));
-        let c = cancelled.clone();
-        std::thread::Builder::new()
-            .name("leakcheck-alarm".into())
-            .spawn(move || {
-                let (lock, cv) = &*c;
-                let mut done = lock.lock();
-                while !*done && !cv.wait_until(&mut done, at).timed_out() {}
-                if !*done {
-                    shared.notify.notify_waiters();
-                }
-            })
-            .ok()?;
-        Some(Alarm { cancelled })
-    }
-}
-
-impl Drop for Alarm {
-    fn drop(&mut self) {
-        let (lock, cv) = &*self.cancelled;
-        *lock.lock() = true;
-        cv.notify_one();
-    }
 }
 
 /// The current test's tracker, or a panic that says how to get one.
