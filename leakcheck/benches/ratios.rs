@@ -3,7 +3,9 @@
 //!
 //! `cargo bench -p leakcheck --bench ratios [-- --tasks N --rounds R --warmup W]`
 //! (`--flavor current_thread|multi_thread_2` and `--only <variant>` narrow
-//! the run, e.g. for a profiler.)
+//! the run, e.g. for a profiler.) Run directly without `--bench` or
+//! `--tasks`, as `cargo test --benches` does, it only smoke-tests each
+//! variant with 2000 tasks.
 //!
 //! Method (as baseline-costs.md): one runtime per variant, built once; each
 //! repetition spawns and joins N tasks (default 1,000,000) in batches of 1000
@@ -37,6 +39,8 @@ fn parse_args() -> Args {
         flavor: None,
         only: None,
     };
+    let mut bench = false;
+    let mut tasks_given = false;
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         let mut value = |name: &str| -> u64 {
@@ -45,14 +49,23 @@ fn parse_args() -> Args {
                 .unwrap_or_else(|| panic!("{name} needs a number"))
         };
         match arg.as_str() {
-            "--tasks" => args.tasks = value("--tasks").max(1),
+            "--tasks" => {
+                args.tasks = value("--tasks").max(1);
+                tasks_given = true;
+            }
             "--warmup" => args.warmup = value("--warmup") as usize,
             "--rounds" => args.rounds = (value("--rounds") as usize).max(1),
             "--flavor" => args.flavor = it.next(),
             "--only" => args.only = it.next(),
-            // `cargo bench` passes `--bench`; ignore it and anything else.
+            // `cargo bench` passes `--bench`; anything else is ignored.
+            "--bench" => bench = true,
             _ => {}
         }
+    }
+    // Without `--bench` (`cargo test --benches`) or `--tasks`: a smoke run.
+    if !bench && !tasks_given {
+        println!("smoke run (no --bench or --tasks): 2000 tasks, 1 round");
+        (args.tasks, args.warmup, args.rounds) = (2000, 0, 1);
     }
     args
 }

@@ -6,6 +6,7 @@
 //! `Handle::current()` (it fails on foreign threads; see
 //! `shared/notes/tokio-facts.md` §2.2).
 
+use std::cell::Cell;
 use std::hash::{Hash, Hasher};
 use std::panic::Location;
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
@@ -73,7 +74,7 @@ fn on_spawn(shared: &Shared, meta: &TaskMeta<'_>) {
     }
     let location = meta.spawned_at();
     let (parent, parent_location) = match tokio::task::try_id().map(id_u64) {
-        Some(p) => match shared.table.with(p, |slot| slot.location()).flatten() {
+        Some(p) => match parent_site(shared, p) {
             Some(at) => (p, Some(at)),
             // a worker's own blocking task, a spawn_blocking closure, or a
             // task of another runtime: not a parent we can name
@@ -98,11 +99,33 @@ fn on_spawn(shared: &Shared, meta: &TaskMeta<'_>) {
             generation,
             spawned: now(),
         },
+        shared.polls,
     );
-    shared.live.fetch_add(1, Relaxed);
     if let Some(fanout) = &shared.fanout {
         fanout.lock().spawned(location);
     }
+}
+
+thread_local! {
+    /// The last parent looked up on this thread: (tracker, task id, spawn
+    /// site). Tasks spawn in bursts from one parent, and a task id's spawn
+    /// site never changes, so this saves a table read per spawn.
+    static LAST_PARENT: Cell<(usize, u64, Option<&'static Location<'static>>)> =
+        const { Cell::new((0, 0, None)) };
+}
+
+/// The spawn site of task `p` if it is a live task of this tracker.
+fn parent_site(shared: &Shared, p: u64) -> Option<&'static Location<'static>> {
+    let tracker = std::ptr::from_ref(shared) as usize;
+    let cached = LAST_PARENT.try_with(Cell::get).ok();
+    if let Some((t, id, at @ Some(_))) = cached {
+        if t == tracker && id == p {
+            return at;
+        }
+    }
+    let at = shared.table.with(p, |slot| slot.location()).flatten();
+    let _ = LAST_PARENT.try_with(|c| c.set((tracker, p, at)));
+    at
 }
 
 fn on_terminate(shared: &Shared, meta: &TaskMeta<'_>) {
@@ -110,14 +133,15 @@ fn on_terminate(shared: &Shared, meta: &TaskMeta<'_>) {
     match shared.table.remove(id) {
         None => context::bury(id), // spawn_blocking, a worker thread, or terminate-before-spawn
         Some((generation, location)) => {
-            if generation == shared.generation.load(Relaxed) {
-                shared.live.fetch_sub(1, SeqCst);
-                if let (Some(fanout), Some(at)) = (&shared.fanout, location) {
+            if let (Some(fanout), Some(at)) = (&shared.fanout, location) {
+                if generation == shared.generation.load(Relaxed) {
                     fanout.lock().ended(at);
                 }
             }
         }
     }
+    // `remove` cleared the slot with SeqCst: a check that registered as a
+    // waiter after this load will see the slot empty when it scans.
     if shared.waiters.load(SeqCst) > 0 {
         shared.notify.notify_waiters();
     }

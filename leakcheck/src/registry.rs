@@ -76,7 +76,10 @@ pub(crate) struct Record {
 }
 
 impl Slot {
-    fn fill(&self, s: &Spawn) {
+    /// Writes a new task's record. `polls`: the poll hooks are installed,
+    /// so the poll fields a previous task left in this slot need clearing
+    /// (without them they stay zero and the stores are saved).
+    fn fill(&self, s: &Spawn, polls: bool) {
         self.location
             .store(ptr::from_ref(s.location).cast_mut(), Relaxed);
         self.parent.store(s.parent, Relaxed);
@@ -87,10 +90,12 @@ impl Slot {
         self.chain.store(s.chain, Relaxed);
         self.generation.store(s.generation, Relaxed);
         self.spawned.store(s.spawned, Relaxed);
-        self.poll_edges.store(0, Relaxed);
-        self.poll_started.store(0, Relaxed);
-        self.poll_ended.store(0, Relaxed);
-        self.busy.store(0, Relaxed);
+        if polls {
+            self.poll_edges.store(0, Relaxed);
+            self.poll_started.store(0, Relaxed);
+            self.poll_ended.store(0, Relaxed);
+            self.busy.store(0, Relaxed);
+        }
     }
 
     fn read(&self) -> Option<Record> {
@@ -174,19 +179,19 @@ impl Table {
     }
 
     /// Records a new task.
-    pub(crate) fn insert(&self, id: u64, spawn: &Spawn) {
+    pub(crate) fn insert(&self, id: u64, spawn: &Spawn, polls: bool) {
         let slot = self.home(id);
         if slot
             .id
             .compare_exchange(0, WRITING, Acquire, Relaxed)
             .is_ok()
         {
-            slot.fill(spawn);
+            slot.fill(spawn, polls);
             slot.id.store(id, Release);
             return;
         }
         let boxed = Box::<Slot>::default();
-        boxed.fill(spawn);
+        boxed.fill(spawn, false);
         boxed.id.store(id, Relaxed);
         self.shard(id).lock().insert(id, boxed);
         self.overflow_len.fetch_add(1, Relaxed);
@@ -260,7 +265,7 @@ mod tests {
     fn colliding_ids_overflow_and_come_back() {
         let t = Table::new(2);
         for id in [1, 5, 9, 2] {
-            t.insert(id, &spawn(7));
+            t.insert(id, &spawn(7), true);
         }
         let mut ids: Vec<_> = t.records().iter().map(|r| r.id).collect();
         ids.sort();
@@ -269,7 +274,7 @@ mod tests {
         assert_eq!(t.remove(1).map(|r| r.0), Some(7));
         assert_eq!(t.remove(1), None, "a second remove is a no-op");
         assert!(t.get(9).is_some());
-        t.insert(13, &spawn(8));
+        t.insert(13, &spawn(8), true);
         assert_eq!(t.get(13).map(|r| r.spawn.generation), Some(8));
     }
 
@@ -283,7 +288,7 @@ mod tests {
     #[test]
     fn poll_edges_track_running_and_busy() {
         let t = Table::new(4);
-        t.insert(3, &spawn(0));
+        t.insert(3, &spawn(0), true);
         t.with(3, |s| s.poll_started(10)).unwrap();
         assert_eq!(t.get(3).unwrap().poll_edges, 1, "running");
         t.with(3, |s| s.poll_ended(25)).unwrap();

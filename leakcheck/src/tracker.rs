@@ -26,8 +26,6 @@ pub(crate) struct Shared {
     pub(crate) options: Options,
     /// Bumped by each baseline; tasks spawned in the current one are checked.
     pub(crate) generation: AtomicU32,
-    /// Tasks of the current generation still alive.
-    pub(crate) live: AtomicUsize,
     /// Checks waiting for tasks to end; the terminate hook notifies only if > 0.
     pub(crate) waiters: AtomicUsize,
     pub(crate) notify: Notify,
@@ -36,6 +34,9 @@ pub(crate) struct Shared {
     pub(crate) table: crate::registry::Table,
     #[cfg(tokio_unstable)]
     pub(crate) chains: bool,
+    /// The poll hooks are installed.
+    #[cfg(tokio_unstable)]
+    pub(crate) polls: bool,
     #[cfg(tokio_unstable)]
     pub(crate) fanout: Option<Mutex<crate::hooks::FanoutCounts>>,
     #[cfg(not(tokio_unstable))]
@@ -75,7 +76,7 @@ impl fmt::Debug for Tracker {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Tracker")
             .field("name", &self.shared.name)
-            .field("live_since_baseline", &self.shared.live.load(Relaxed))
+            .field("generation", &self.shared.generation.load(Relaxed))
             .finish_non_exhaustive()
     }
 }
@@ -142,7 +143,6 @@ impl Tracker {
             shared: Arc::new(Shared {
                 name,
                 generation: AtomicU32::new(0),
-                live: AtomicUsize::new(0),
                 waiters: AtomicUsize::new(0),
                 notify: Notify::new(),
                 blocking_baseline: AtomicUsize::new(0),
@@ -150,6 +150,8 @@ impl Tracker {
                 table: crate::registry::Table::new(TABLE_BITS),
                 #[cfg(tokio_unstable)]
                 chains: capture.chains,
+                #[cfg(tokio_unstable)]
+                polls: capture.polls,
                 #[cfg(tokio_unstable)]
                 fanout: options
                     .max_task_limit()
@@ -262,7 +264,6 @@ impl Tracker {
     pub fn set_baseline(&self) {
         let s = &self.shared;
         s.generation.fetch_add(1, SeqCst);
-        s.live.store(0, SeqCst);
         #[cfg(tokio_unstable)]
         if let Some(fanout) = &s.fanout {
             fanout.lock().reset();
@@ -448,9 +449,6 @@ impl Tracker {
 
     #[cfg(tokio_unstable)]
     fn leaked_now(&self, _: Option<&Handle>) -> Leaked {
-        if self.shared.live.load(SeqCst) == 0 {
-            return Vec::new();
-        }
         let generation = self.shared.generation.load(SeqCst);
         let ignore = self.shared.options.ignore();
         self.tasks(|r| r.spawn.generation == generation)

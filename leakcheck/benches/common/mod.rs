@@ -49,6 +49,9 @@ impl Flavor {
 pub enum Variant {
     /// No hooks (same `--cfg tokio_unstable` build).
     Plain,
+    /// Four empty hooks, no leakcheck: what tokio's hook dispatch costs
+    /// by itself, the floor under any hook-based tracker.
+    EmptyHooks,
     /// leakcheck with `Mode::SpawnSites`.
     Sites,
     /// leakcheck with `Mode::SpawnSitesAndPolls`.
@@ -58,8 +61,9 @@ pub enum Variant {
 }
 
 impl Variant {
-    pub const ALL: [Variant; 4] = [
+    pub const ALL: [Variant; 5] = [
         Variant::Plain,
+        Variant::EmptyHooks,
         Variant::Sites,
         Variant::SitesPolls,
         Variant::Chains,
@@ -68,6 +72,7 @@ impl Variant {
     pub fn name(self) -> &'static str {
         match self {
             Variant::Plain => "plain",
+            Variant::EmptyHooks => "empty_hooks",
             Variant::Sites => "spawn_sites",
             Variant::SitesPolls => "sites_and_polls",
             Variant::Chains => "call_chains",
@@ -76,7 +81,7 @@ impl Variant {
 
     fn mode(self) -> Option<Mode> {
         match self {
-            Variant::Plain => None,
+            Variant::Plain | Variant::EmptyHooks => None,
             Variant::Sites => Some(Mode::SpawnSites),
             Variant::SitesPolls => Some(Mode::SpawnSitesAndPolls),
             Variant::Chains => Some(Mode::CallChains),
@@ -94,6 +99,13 @@ impl Bench {
     /// Builds the runtime and checks that the variant records what it should.
     pub fn new(flavor: Flavor, variant: Variant) -> Bench {
         let mut builder = flavor.builder();
+        if variant == Variant::EmptyHooks {
+            builder
+                .on_task_spawn(|_| {})
+                .on_task_terminate(|_| {})
+                .on_before_task_poll(|_| {})
+                .on_after_task_poll(|_| {});
+        }
         let tracker = variant
             .mode()
             .map(|mode| bench_instrument(&mut builder, mode));
