@@ -80,7 +80,9 @@ fn interesting(meta: &Metadata<'_>) -> bool {
 ///
 /// `#[leakcheck::test]` installs it as the global subscriber when the
 /// `tracing` feature is on and no global subscriber is set. If your tests or
-/// service set their own subscriber, add this layer to it. It only looks at
+/// service set their own subscriber, add this layer to it, and set yours
+/// before the first `#[leakcheck::test]` runs: once leakcheck's is in place,
+/// a later `set_global_default` (or `tracing_subscriber::fmt::init()`) fails. It only looks at
 /// tokio's task spans and waker events (a per-layer filter), so it changes
 /// nothing for your other layers.
 ///
