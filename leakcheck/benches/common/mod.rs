@@ -99,6 +99,7 @@ impl Bench {
     /// Builds the runtime and checks that the variant records what it should.
     pub fn new(flavor: Flavor, variant: Variant) -> Bench {
         let mut builder = flavor.builder();
+        #[cfg(tokio_unstable)]
         if variant == Variant::EmptyHooks {
             builder
                 .on_task_spawn(|_| {})
