@@ -15,8 +15,9 @@ use leakcheck_tests::{
     assert_contains, assert_lacks, leak_report, leak_report_with_max_tasks, Source,
 };
 use leakcheck_tests::{assert_headline, config, run, Flavor};
-use tokio::sync::{oneshot, Semaphore};
-use tokio::task::JoinSet;
+use tokio::sync::oneshot;
+#[cfg(tokio_unstable)]
+use tokio::{sync::Semaphore, task::JoinSet};
 
 #[cfg(tokio_unstable)]
 const SRC: Source = Source::new(file!(), include_str!("semantics.rs"));
@@ -98,6 +99,12 @@ fn parallel_runs_are_isolated() {
 
 // ── max_tasks ──────────────────────────────────────────────────────────────
 
+/// Without the spawn hook there is no exact peak: say so instead of passing.
+#[cfg(not(tokio_unstable))]
+#[leakcheck::test(max_tasks = 10)]
+#[should_panic(expected = "`max_tasks` needs `--cfg tokio_unstable`")]
+async fn max_tasks_in_count_mode_says_how_to_enable_it() {}
+
 #[cfg(tokio_unstable)]
 #[test]
 fn max_tasks_exceeded_names_the_peak_and_site() {
@@ -126,6 +133,7 @@ fn max_tasks_exceeded_names_the_peak_and_site() {
     assert_lacks(&report, "leaked by"); // every task was joined: only the fan-out failed
 }
 
+#[cfg(tokio_unstable)]
 #[leakcheck::test(max_tasks = 10)]
 async fn max_tasks_bounded_fan_out_passes() {
     let permits = Arc::new(Semaphore::new(8));
