@@ -193,11 +193,16 @@ async fn lineage_and_tree() {
 
 both_flavors!(named_task: names_current_thread, names_multi_thread);
 
-async fn named_task() {
-    let named = tokio::task::Builder::new()
+/// A parked task named with `tokio::task::Builder::name`.
+fn spawn_named_flusher() -> tokio::task::JoinHandle<()> {
+    tokio::task::Builder::new()
         .name("metrics-flusher")
         .spawn(std::future::pending::<()>())
-        .unwrap();
+        .unwrap()
+}
+
+async fn named_task() {
+    let named = spawn_named_flusher();
     tokio::task::yield_now().await;
     let report = leakcheck::find_leaks().await.unwrap_err().to_string();
     assert!(
@@ -209,10 +214,7 @@ async fn named_task() {
 
 #[leakcheck::test(grace = "50ms", ignore_name = "metrics-flusher")]
 async fn an_ignored_name_is_not_a_leak() {
-    let named = tokio::task::Builder::new()
-        .name("metrics-flusher")
-        .spawn(std::future::pending::<()>())
-        .unwrap();
+    let named = spawn_named_flusher();
     tokio::task::yield_now().await;
     leakcheck::verify_none().await;
     named.abort();

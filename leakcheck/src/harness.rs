@@ -147,7 +147,7 @@ where
             if output.is_failure() {
                 return (output, Ok(()));
             }
-            let verdict = tracker.check_after_body().await;
+            let verdict = tracker.find_leaks().await;
             (output, verdict)
         })
     }));

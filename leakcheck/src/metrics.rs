@@ -2,7 +2,9 @@
 //! signal in count mode, and the only view of `spawn_blocking` tasks, which
 //! fire no spawn hook.
 
-use tokio::runtime::{Handle, RuntimeFlavor};
+use tokio::runtime::Handle;
+#[cfg(tokio_unstable)]
+use tokio::runtime::RuntimeFlavor;
 
 /// A point-in-time reading of one runtime.
 #[derive(Debug, Clone, Copy, Default)]
@@ -43,6 +45,5 @@ fn blocking(handle: &Handle, m: &tokio_metrics::RuntimeMetrics) -> Option<usize>
 
 #[cfg(not(tokio_unstable))]
 fn blocking(_: &Handle, _: &tokio_metrics::RuntimeMetrics) -> Option<usize> {
-    let _ = RuntimeFlavor::CurrentThread;
     None
 }

@@ -52,15 +52,18 @@ pub(crate) async fn attach(tracker: &crate::Tracker, tasks: &mut [TaskInfo]) {
     let deadline = std::time::Instant::now() + DUMP_TIMEOUT;
     let mut traced: HashMap<u64, AwaitTrace> = HashMap::new();
     let mut dumped_any = false;
+    let has_frames = |t: Option<&AwaitTrace>| matches!(t, Some(AwaitTrace::Frames(_)));
     for _ in 0..DUMP_ATTEMPTS {
         let mut dump = std::pin::pin!(handle.dump());
         let Some(dump) = tracker.wait_until(deadline, dump.as_mut()).await else {
             break;
         };
+        dumped_any = true;
         for task in dump.tasks().iter() {
-            dumped_any = true;
             let id = crate::hooks::id_u64(task.id());
-            if !matches!(traced.get(&id), Some(AwaitTrace::Frames(_))) {
+            // symbolizing costs milliseconds: only for leaked tasks still without frames
+            let leaked = tasks.iter().any(|t| t.id == id);
+            if leaked && !has_frames(traced.get(&id)) {
                 traced.insert(id, frames(task.trace()));
             }
         }
@@ -68,7 +71,7 @@ pub(crate) async fn attach(tracker: &crate::Tracker, tasks: &mut [TaskInfo]) {
         // no frames; another dump, once it is idle again, has them.
         let complete = tasks
             .iter()
-            .all(|t| t.running || matches!(traced.get(&t.id), Some(AwaitTrace::Frames(_))));
+            .all(|t| t.running || has_frames(traced.get(&t.id)));
         if complete {
             break;
         }

@@ -404,11 +404,6 @@ impl Tracker {
         })
     }
 
-    /// The check `#[leakcheck::test]` runs once the body has returned.
-    pub(crate) async fn check_after_body(&self) -> Result<(), Report> {
-        self.find_leaks().await
-    }
-
     /// `spawn_blocking` work started since the baseline and still running;
     /// `None` in count mode, where tokio does not expose it.
     pub(crate) fn blocking_in_flight(&self, handle: &Handle) -> Option<usize> {
