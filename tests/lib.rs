@@ -23,6 +23,8 @@ pub const RUN_NAME: &str = "leakcheck_tests::leak_report";
 pub fn config(flavor: Flavor, grace_ms: u64) -> TestConfig {
     TestConfig {
         name: RUN_NAME,
+        manifest_dir: None,
+        target: None,
         flavor,
         worker_threads: (flavor == Flavor::MultiThread).then_some(2),
         start_paused: false,

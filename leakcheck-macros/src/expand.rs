@@ -1,15 +1,14 @@
 //! Writes the `#[test]` function that hands the body to
 //! `leakcheck::__private::run_test`.
 
-use proc_macro2::{Group, Span, TokenStream, TokenTree};
+use proc_macro2::{Delimiter, Group, Span, TokenStream, TokenTree};
 use quote::{quote, quote_spanned, ToTokens};
 use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 use syn::ReturnType;
 
-use crate::args::Flavor;
-use crate::config::Config;
-use crate::entry::TestFn;
+use crate::args::{Config, Flavor};
+use crate::item::TestFn;
 
 /// The expansion of a test function whose arguments and signature are valid.
 pub(crate) fn expand(test_fn: &TestFn, config: &Config) -> TokenStream {
@@ -27,6 +26,7 @@ pub(crate) fn expand(test_fn: &TestFn, config: &Config) -> TokenStream {
     let span = name.span();
     let krate = &respan(&config.crate_path, span);
     let test_config = test_config(config, krate, &name.unraw().to_string(), span);
+    let needs_unstable = needs_unstable(config, krate);
     let (body_span, check) = match output {
         ReturnType::Default => (span, None),
         ReturnType::Type(_, ty) => (ty.span(), Some(return_type_check(krate, ty))),
@@ -53,7 +53,27 @@ pub(crate) fn expand(test_fn: &TestFn, config: &Config) -> TokenStream {
             #run
         }
         #check
+        #needs_unstable
     }
+}
+
+/// For each argument that needs `--cfg tokio_unstable`, a call to a macro
+/// of the leakcheck crate that is empty in a build with the flag and a
+/// `compile_error!` without it, spanned at the argument. (The flag is read
+/// where leakcheck is compiled, so the user's crate needs no `cfg`.)
+fn needs_unstable(config: &Config, krate: &TokenStream) -> TokenStream {
+    config
+        .needs_unstable
+        .iter()
+        .map(|(first, last, msg)| {
+            // the path at the argument's first token and the parentheses at
+            // its last, so the error underlines the whole argument
+            let krate = respan(krate, *first);
+            let mut args = Group::new(Delimiter::Parenthesis, quote!(#msg));
+            args.set_span(*last);
+            quote_spanned! {*first=> #krate::__needs_tokio_unstable! #args; }
+        })
+        .collect()
 }
 
 /// Outside `cfg(test)` the `#[test]` function is removed before type
@@ -92,6 +112,8 @@ fn test_config(config: &Config, krate: &TokenStream, name: &str, span: Span) -> 
     quote_spanned! {span=>
         #krate::__private::TestConfig {
             name: ::core::concat!(::core::module_path!(), "::", #name),
+            manifest_dir: ::core::option::Option::Some(::core::env!("CARGO_MANIFEST_DIR")),
+            target: ::core::option::Option::Some(::core::env!("CARGO_CRATE_NAME")),
             flavor: #krate::__private::Flavor::#flavor,
             worker_threads: #worker_threads,
             start_paused: #start_paused,

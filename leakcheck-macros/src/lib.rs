@@ -8,14 +8,12 @@
 #![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
 
 mod args;
-mod config;
 mod entry;
 mod errors;
 mod expand;
-mod keys;
+mod item;
 #[cfg(test)]
 mod tests;
-mod values;
 
 use proc_macro::TokenStream;
 

@@ -5,8 +5,7 @@ use std::time::Duration;
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use crate::args::{self, Flavor};
-use crate::config::Config;
+use crate::args::{self, Config, Flavor};
 
 fn config(args: TokenStream) -> syn::Result<Config> {
     args::parse(args).and_then(|raw| raw.build())

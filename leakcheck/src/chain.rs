@@ -16,6 +16,8 @@ use std::sync::{Arc, OnceLock};
 use parking_lot::{Mutex, RwLock};
 use rustc_hash::{FxBuildHasher, FxHashMap};
 
+use crate::frame::Frame;
+
 /// Return addresses kept per chain: enough for the user frames above tokio's
 /// spawn path (about ten frames) and a few callers beyond.
 const MAX_FRAMES: usize = 32;
@@ -33,7 +35,7 @@ pub(crate) fn capture() -> ChainId {
         return 0;
     }
     let mut buf = [0usize; MAX_FRAMES];
-    let n = walk::walk(&mut buf);
+    let n = crate::walk::walk(&mut buf);
     if n == 0 {
         return 0;
     }
@@ -55,7 +57,7 @@ pub(crate) fn walk_available() -> bool {
         1 => true,
         2 => false,
         _ => {
-            let ok = walk::self_check();
+            let ok = crate::walk::self_check();
             STATE.store(if ok { 1 } else { 2 }, Ordering::Relaxed);
             ok
         }
@@ -103,57 +105,6 @@ impl Interner {
     }
 }
 
-/// One symbolized frame.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Frame {
-    /// Demangled function name without the hash suffix.
-    pub(crate) function: String,
-    /// `path:line:col` where known.
-    pub(crate) location: Option<String>,
-}
-
-impl std::fmt::Display for Frame {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.location {
-            Some(at) => write!(f, "{} at {at}", self.function),
-            None => f.write_str(&self.function),
-        }
-    }
-}
-
-impl Frame {
-    /// tokio, std, core, alloc, libtest and leakcheck's own frames, and
-    /// frames without a symbol: never what a user needs to read first.
-    pub(crate) fn is_internal(&self) -> bool {
-        const INTERNAL: &[&str] = &[
-            "tokio::",
-            "std::",
-            "core::",
-            "alloc::",
-            "leakcheck::",
-            "test::",
-            "__rust",
-            "__libc",
-            // tokio's `tracing` feature wraps every task in `Instrumented`
-            "tracing::",
-        ];
-        // `<&dyn core::ops::Fn<..> as ..>::call_once` names its self type first
-        let f = self
-            .function
-            .trim_start_matches(['<', '&'])
-            .trim_start_matches("mut ")
-            .trim_start_matches("dyn ");
-        let in_toolchain = self
-            .location
-            .as_deref()
-            .is_some_and(|l| l.starts_with("/rustc/"));
-        f.is_empty()
-            || in_toolchain
-            || INTERNAL.iter().any(|p| f.starts_with(p))
-            || matches!(f, "_start" | "main" | "clone" | "clone3" | "start_thread")
-    }
-}
-
 /// The frames of a chain, innermost (closest to `spawn`) first.
 pub(crate) fn resolve(id: ChainId) -> Arc<[Frame]> {
     static CACHE: OnceLock<Mutex<FxHashMap<ChainId, Arc<[Frame]>>>> = OnceLock::new();
@@ -174,171 +125,14 @@ fn resolve_ip(ip: usize) -> Vec<Frame> {
     // `resolve` looks up `ip - 1`, which is right for return addresses.
     backtrace::resolve(ip as *mut std::ffi::c_void, |symbol| {
         let function = symbol.name().map(|n| format!("{n:#}")).unwrap_or_default();
-        let location = symbol.filename().zip(symbol.lineno()).map(|(file, line)| {
-            let file = relative(file).display();
-            match symbol.colno() {
-                Some(col) => format!("{file}:{line}:{col}"),
-                None => format!("{file}:{line}"),
-            }
-        });
-        frames.push(Frame { function, location });
+        frames.push(Frame::new(
+            &function,
+            symbol.filename(),
+            symbol.lineno(),
+            symbol.colno(),
+        ));
     });
     frames
-}
-
-/// `path` relative to the workspace root when it is under it; a file of a
-/// crates.io dependency as `crate-1.2.3/src/file.rs`.
-pub(crate) fn relative(path: &std::path::Path) -> &std::path::Path {
-    if let Ok(inside) = path.strip_prefix(workspace_root()) {
-        return inside;
-    }
-    // ~/.cargo/registry/src/<index>/<crate-version>/...
-    let mut parts = path.components();
-    while let Some(part) = parts.next() {
-        if part.as_os_str() == "registry" && parts.next().is_some_and(|p| p.as_os_str() == "src") {
-            parts.next(); // the index directory
-            return parts.as_path();
-        }
-    }
-    path
-}
-
-/// Where paths in reports are relative to: the nearest ancestor of the
-/// working directory holding a `Cargo.lock` (the workspace root, where
-/// spawn sites' paths start), else the working directory.
-fn workspace_root() -> &'static std::path::Path {
-    static ROOT: OnceLock<std::path::PathBuf> = OnceLock::new();
-    ROOT.get_or_init(|| {
-        let cwd = std::env::current_dir().unwrap_or_default();
-        cwd.ancestors()
-            .find(|dir| dir.join("Cargo.lock").is_file())
-            .unwrap_or(&cwd)
-            .to_path_buf()
-    })
-}
-
-#[cfg(all(
-    target_os = "linux",
-    any(target_arch = "x86_64", target_arch = "aarch64")
-))]
-mod walk {
-    use std::cell::Cell;
-
-    thread_local! {
-        /// Highest address of this thread's stack; 0 until looked up, 1 if unknown.
-        static STACK_TOP: Cell<usize> = const { Cell::new(0) };
-    }
-
-    fn stack_top() -> usize {
-        STACK_TOP
-            .try_with(|top| {
-                if top.get() == 0 {
-                    top.set(lookup_stack_top().unwrap_or(1));
-                }
-                top.get()
-            })
-            .unwrap_or(1)
-    }
-
-    fn lookup_stack_top() -> Option<usize> {
-        // SAFETY: pthread_getattr_np fills `attr` for the calling thread; it is
-        // destroyed on every path after a successful init.
-        unsafe {
-            let mut attr: libc::pthread_attr_t = std::mem::zeroed();
-            if libc::pthread_getattr_np(libc::pthread_self(), &mut attr) != 0 {
-                return None;
-            }
-            let mut addr: *mut libc::c_void = std::ptr::null_mut();
-            let mut size: libc::size_t = 0;
-            let rc = libc::pthread_attr_getstack(&attr, &mut addr, &mut size);
-            libc::pthread_attr_destroy(&mut attr);
-            (rc == 0 && !addr.is_null()).then(|| addr as usize + size)
-        }
-    }
-
-    #[inline(always)]
-    fn frame_pointer() -> usize {
-        let fp: usize;
-        // SAFETY: reads a register; no memory access.
-        unsafe {
-            #[cfg(target_arch = "x86_64")]
-            std::arch::asm!("mov {}, rbp", out(reg) fp, options(nomem, nostack, preserves_flags));
-            #[cfg(target_arch = "aarch64")]
-            std::arch::asm!("mov {}, x29", out(reg) fp, options(nomem, nostack, preserves_flags));
-        }
-        fp
-    }
-
-    /// Walks the frame-pointer chain into `buf`, innermost return address
-    /// first. Every load is bounded to [this frame, top of this thread's
-    /// stack) and each step must move up the stack, so a missing or forged
-    /// frame pointer ends the walk instead of faulting.
-    #[inline(never)]
-    pub(super) fn walk(buf: &mut [usize]) -> usize {
-        let top = stack_top();
-        if top <= 1 {
-            return 0;
-        }
-        let here = 0u8;
-        let low = std::ptr::addr_of!(here) as usize;
-        let word = std::mem::size_of::<usize>();
-        let mut fp = frame_pointer();
-        let mut n = 0;
-        while n < buf.len() {
-            if fp < low || fp % word != 0 || fp.saturating_add(2 * word) > top {
-                break;
-            }
-            // SAFETY: fp and fp+word lie inside this thread's live stack
-            // (checked above), which is mapped and readable.
-            let (next, ret) = unsafe {
-                (
-                    std::ptr::read_volatile(fp as *const usize),
-                    std::ptr::read_volatile((fp + word) as *const usize),
-                )
-            };
-            if ret == 0 {
-                break;
-            }
-            buf[n] = ret;
-            n += 1;
-            if next <= fp {
-                break;
-            }
-            fp = next;
-        }
-        n
-    }
-
-    /// Frame pointers are usable if our walk and the DWARF unwinder agree
-    /// on the callers of this function.
-    #[inline(never)]
-    pub(super) fn self_check() -> bool {
-        let mut walked = [0usize; 8];
-        let n = walk(&mut walked);
-        if n < 3 {
-            return false;
-        }
-        let mut unwound = Vec::with_capacity(16);
-        backtrace::trace(|frame| {
-            unwound.push(frame.ip() as usize);
-            unwound.len() < 16
-        });
-        walked[1..3].iter().all(|ip| unwound.contains(ip))
-    }
-}
-
-#[cfg(not(all(
-    target_os = "linux",
-    any(target_arch = "x86_64", target_arch = "aarch64")
-)))]
-mod walk {
-    pub(super) fn walk(_buf: &mut [usize]) -> usize {
-        0
-    }
-
-    pub(super) fn self_check() -> bool {
-        false
-    }
 }
 
 #[cfg(test)]
@@ -375,37 +169,5 @@ mod tests {
     fn the_same_chain_interns_once() {
         let ids: Vec<_> = (0..3).map(|_| outer_caller()).collect();
         assert!(ids.windows(2).all(|w| w[0] == w[1]), "{ids:?}");
-    }
-
-    #[test]
-    fn internal_frames_are_recognised() {
-        let f = |name: &str| Frame {
-            function: name.into(),
-            location: None,
-        };
-        assert!(f("tokio::runtime::task::spawn").is_internal());
-        assert!(f("<core::pin::Pin<P> as core::future::future::Future>::poll").is_internal());
-        assert!(f("leakcheck::harness::run_test").is_internal());
-        assert!(f(
-            "<&dyn core::ops::function::Fn<()> as core::ops::function::FnOnce<()>>::call_once"
-        )
-        .is_internal());
-        assert!(!f("leakcheck_tests::start_ticker").is_internal());
-        assert!(!f("my_app::server::run").is_internal());
-        assert!(
-            f("<tracing::instrument::Instrumented<T> as core::future::future::Future>::poll")
-                .is_internal()
-        );
-    }
-
-    #[test]
-    fn registry_paths_shorten_to_the_crate() {
-        let p = std::path::Path::new(
-            "/root/.cargo/registry/src/index.crates.io-1949/tokio-1.54.1/src/task/spawn.rs",
-        );
-        assert_eq!(
-            relative(p),
-            std::path::Path::new("tokio-1.54.1/src/task/spawn.rs")
-        );
     }
 }

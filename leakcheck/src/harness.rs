@@ -8,6 +8,8 @@ use std::panic::{self, AssertUnwindSafe};
 use std::time::Duration;
 
 use crate::options::Options;
+use crate::report::ReportKind;
+use crate::settings::Settings;
 use crate::tracker::Tracker;
 
 /// Which runtime the test body runs on (the macro's `flavor`).
@@ -26,6 +28,10 @@ pub enum Flavor {
 pub struct TestConfig {
     /// `module_path!()::fn_name`, used in the report headline and as the runtime name.
     pub name: &'static str,
+    /// `env!("CARGO_MANIFEST_DIR")` of the test's crate: where `leakcheck.toml` is found.
+    pub manifest_dir: Option<&'static str>,
+    /// `env!("CARGO_CRATE_NAME")` of the test target: its `[tests.<target>]` table.
+    pub target: Option<&'static str>,
     /// The runtime flavor.
     pub flavor: Flavor,
     /// `worker_threads = N` (multi_thread only).
@@ -70,7 +76,14 @@ impl<T, E> TestResult for Result<T, E> {
 }
 
 impl TestConfig {
-    fn options(&self) -> Options {
+    /// The test's own arguments, completed with the crate's settings.
+    fn options(&self) -> Result<Options, String> {
+        let dir = self.manifest_dir.map(std::path::Path::new);
+        let settings = Settings::load(dir, self.target)?;
+        Ok(settings.apply(self.arguments()))
+    }
+
+    fn arguments(&self) -> Options {
         let mut options = Options::new();
         if let Some(grace) = self.grace {
             options = options.grace(grace);
@@ -134,9 +147,9 @@ where
              spawn hook; add it to `[build] rustflags` in .cargo/config.toml"
         );
     }
-    let options = config.options();
+    let options = config.options().unwrap_or_else(|e| panic!("{e}"));
     let mut builder = config.builder();
-    let tracker = Tracker::for_test(&mut builder, config.name, options);
+    let tracker = Tracker::install(&mut builder, config.name.to_owned(), options);
     let runtime = Runtime::build(&mut builder, config.flavor);
     let _context = tracker.enter();
 
@@ -147,7 +160,7 @@ where
             if output.is_failure() {
                 return (output, Ok(()));
             }
-            let verdict = tracker.find_leaks().await;
+            let verdict = tracker.check(ReportKind::EndOfTest).await;
             (output, verdict)
         })
     }));

@@ -65,30 +65,41 @@
     rust_2018_idioms
 )]
 
+mod capture;
 mod chain;
-mod context;
+mod fanout;
+mod frame;
 mod harness;
+mod local;
 mod metrics;
+mod mode;
 mod options;
+mod paths;
 mod report;
+mod settings;
+mod site;
 mod snapshot;
+mod state;
+mod text;
+mod trace;
 mod tracker;
+mod tree;
 mod wait;
+mod walk;
 
-#[cfg(tokio_unstable)]
-mod hooks;
-#[cfg(all(tokio_unstable, feature = "tracing"))]
+#[cfg(feature = "tracing")]
 mod layer;
 #[cfg(tokio_unstable)]
 mod registry;
-#[cfg(tokio_unstable)]
-mod trace;
 
-#[cfg(all(tokio_unstable, feature = "tracing"))]
+pub use capture::Capture;
+pub use fanout::Fanout;
+#[cfg(feature = "tracing")]
 pub use layer::{layer, TaskLayer};
 pub use options::Options;
-pub use report::{LeakGroup, Report};
-pub use snapshot::{AwaitTrace, Parent, Snapshot, TaskInfo};
+pub use report::{LeakGroup, Report, ReportKind};
+pub use site::SpawnSite;
+pub use snapshot::{AwaitNode, AwaitTrace, Parent, Snapshot, TaskInfo, TaskState};
 pub use tracker::{find_leaks, instrument, verify_none, Tracker};
 
 /// Runs an async test on an instrumented runtime and fails it if any task
@@ -121,24 +132,22 @@ pub use leakcheck_macros::test;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::harness::{run_test, Flavor, TestConfig, TestResult};
+}
 
-    /// What a benchmark instruments; see `benches/`.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    pub enum Mode {
-        /// Spawn and terminate hooks: spawn sites and parents.
-        SpawnSites,
-        /// Plus the poll hooks: running/idle state, polls, busy time.
-        SpawnSitesAndPolls,
-        /// Everything: poll hooks and call chains (the default).
-        CallChains,
-    }
+// Not public API. `#[leakcheck::test]` calls it for each argument that needs
+// `--cfg tokio_unstable`: empty in a build with the flag, an error without.
+#[cfg(tokio_unstable)]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __needs_tokio_unstable {
+    ($message:literal) => {};
+}
 
-    /// Instruments `builder` with only the hooks `mode` names.
-    pub fn bench_instrument(builder: &mut tokio::runtime::Builder, mode: Mode) -> crate::Tracker {
-        let capture = crate::tracker::Capture {
-            chains: mode == Mode::CallChains,
-            polls: mode != Mode::SpawnSites,
-        };
-        crate::Tracker::install(builder, "bench".into(), crate::Options::new(), capture)
-    }
+#[cfg(not(tokio_unstable))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __needs_tokio_unstable {
+    ($message:literal) => {
+        ::core::compile_error!($message);
+    };
 }

@@ -1,19 +1,24 @@
-//! What a leak check waits for and what it ignores.
+//! [`Options`]: what a tracker captures, how long a check waits, and which
+//! tasks it ignores; with the ignore matching itself.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The grace used when neither the test nor `LEAKCHECK_GRACE` sets one.
+use crate::capture::Capture;
+use crate::snapshot::{Parent, TaskInfo};
+
+/// The grace used when neither the test nor the crate's settings set one.
 pub(crate) const DEFAULT_GRACE: Duration = Duration::from_secs(1);
 
-/// The environment variable that overrides the default grace.
-pub(crate) const GRACE_ENV: &str = "LEAKCHECK_GRACE";
-
-/// Settings for a leak check: how long to wait and which tasks to ignore.
+/// Settings for a tracker and its leak checks: what to capture, how long
+/// to wait, and which tasks to ignore.
 ///
 /// The tasks alive when the baseline was taken (the start of a
-/// `#[leakcheck::test]` body) are always ignored. Ignore rules need task
-/// identities, so in count mode (no `--cfg tokio_unstable`) they match nothing.
+/// `#[leakcheck::test]` body) are never reported. An ignore rule that
+/// matches a task also ignores every task spawned under it (its subtree).
+/// Ignore rules need task identities, so in count mode (no
+/// `--cfg tokio_unstable`) they match nothing.
 ///
 /// ```
 /// use std::time::Duration;
@@ -28,8 +33,12 @@ pub(crate) const GRACE_ENV: &str = "LEAKCHECK_GRACE";
 pub struct Options {
     grace: Option<Duration>,
     max_tasks: Option<usize>,
+    capture: Capture,
     ignore: Arc<Ignore>,
 }
+
+/// How far up the task tree an ignore rule is looked for.
+const MAX_DEPTH: usize = 64;
 
 /// The ignore rules, shared cheaply between clones of [`Options`].
 #[derive(Debug, Clone, Default)]
@@ -40,38 +49,61 @@ pub(crate) struct Ignore {
 }
 
 impl Options {
-    /// Default options: grace from `LEAKCHECK_GRACE` or 1 s, no ignore rules.
+    /// Default options: capture everything, a grace of 1 s, no ignore rules.
+    ///
+    /// ```
+    /// let options = leakcheck::Options::new();
+    /// assert_eq!(options.grace_duration(), std::time::Duration::from_secs(1));
+    /// ```
     pub fn new() -> Options {
         Options::default()
     }
 
-    /// How long to wait for spawned tasks to end before calling them leaked.
+    /// How much to record per task; see [`Capture`].
     ///
-    /// Waiting ends the moment the last task ends; a clean test pays nothing.
-    /// An explicit grace wins over `LEAKCHECK_GRACE`, which wins over the
-    /// default of 1 s.
+    /// ```
+    /// let options = leakcheck::Options::new().capture(leakcheck::Capture::Polls);
+    /// assert_eq!(options.capture_level(), leakcheck::Capture::Polls);
+    /// ```
+    pub fn capture(mut self, capture: Capture) -> Options {
+        self.capture = capture;
+        self
+    }
+
+    /// The capture level these options set.
+    ///
+    /// ```
+    /// assert_eq!(leakcheck::Options::new().capture_level(), leakcheck::Capture::CallChains);
+    /// ```
+    pub fn capture_level(&self) -> Capture {
+        self.capture
+    }
+
+    /// How long a check waits for spawned tasks to end before calling them
+    /// leaked. Waiting ends the moment the last task ends; a clean check
+    /// pays nothing.
+    ///
+    /// ```
+    /// let options = leakcheck::Options::new().grace(std::time::Duration::from_millis(50));
+    /// assert_eq!(options.grace_duration().as_millis(), 50);
+    /// ```
     pub fn grace(mut self, grace: Duration) -> Options {
         self.grace = Some(grace);
         self
     }
 
-    /// The grace this check will use.
-    ///
-    /// # Panics
-    ///
-    /// If `LEAKCHECK_GRACE` is set to something that is not a duration; the
-    /// message names the variable and the value.
+    /// The grace checks will use: the one set, else 1 s.
     ///
     /// ```
-    /// let options = leakcheck::Options::new();
-    /// // 1 s unless LEAKCHECK_GRACE says otherwise
-    /// let _ = options.grace_duration();
+    /// assert_eq!(leakcheck::Options::new().grace_duration().as_secs(), 1);
     /// ```
     pub fn grace_duration(&self) -> Duration {
-        match self.grace {
-            Some(grace) => grace,
-            None => grace_from_env().unwrap_or_else(|e| panic!("{e}")),
-        }
+        self.grace.unwrap_or(DEFAULT_GRACE)
+    }
+
+    /// Whether a grace was set explicitly.
+    pub(crate) fn has_grace(&self) -> bool {
+        self.grace.is_some()
     }
 
     /// Fail if more than `max` tasks spawned after the baseline were ever
@@ -95,7 +127,10 @@ impl Options {
         self.max_tasks
     }
 
-    /// Ignore tasks whose spawn site (`path:line:col`) contains `text`.
+    /// Ignore tasks whose spawn site contains `text`, and every task spawned
+    /// under them. The site is `path:line:col`, with the path as reports
+    /// print it (`src/metrics.rs`, `pool-1.2.3/src/pool.rs`) or as rustc
+    /// recorded it.
     ///
     /// ```
     /// let options = leakcheck::Options::new().ignore_spawn_site("src/metrics.rs:40");
@@ -109,7 +144,8 @@ impl Options {
     }
 
     /// Ignore tasks with a function in their spawn call chain whose name
-    /// contains `name`, e.g. `my_app::telemetry::start` or `hyper::`.
+    /// contains `name` (e.g. `my_app::telemetry::start` or `hyper::`), and
+    /// every task spawned under them.
     ///
     /// ```
     /// let options = leakcheck::Options::new().ignore_fn("my_app::telemetry::start");
@@ -120,7 +156,8 @@ impl Options {
         self
     }
 
-    /// Ignore tasks named exactly `name` (see `tokio::task::Builder::name`).
+    /// Ignore tasks named exactly `name` (see `tokio::task::Builder::name`),
+    /// and every task spawned under them.
     ///
     /// ```
     /// let options = leakcheck::Options::new().ignore_name("flusher");
@@ -131,54 +168,96 @@ impl Options {
         self
     }
 
-    /// The rules; count mode has no task identities to match them against.
-    #[cfg_attr(not(tokio_unstable), allow(dead_code))]
+    /// The ignore rules.
     pub(crate) fn ignore(&self) -> &Ignore {
         &self.ignore
     }
 }
 
-/// Reads `LEAKCHECK_GRACE`. Unset or empty: the default.
-pub(crate) fn grace_from_env() -> Result<Duration, String> {
-    match std::env::var(GRACE_ENV) {
-        Err(std::env::VarError::NotPresent) => Ok(DEFAULT_GRACE),
-        Err(std::env::VarError::NotUnicode(v)) => Err(format!(
-            "leakcheck: {GRACE_ENV}={v:?} is not valid UTF-8; write a duration such as `500ms` or `2s`"
-        )),
-        Ok(v) if v.trim().is_empty() => Ok(DEFAULT_GRACE),
-        Ok(v) => parse_grace(&v),
-    }
-}
-
-fn parse_grace(value: &str) -> Result<Duration, String> {
-    humantime::parse_duration(value.trim()).map_err(|e| {
-        format!(
-            "leakcheck: {GRACE_ENV}={value:?} is not a duration ({e}); \
-             write a number with a unit, such as `500ms` or `2s`"
-        )
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn grace_parses_units() {
-        assert_eq!(parse_grace("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_grace(" 2s "), Ok(Duration::from_secs(2)));
+impl Ignore {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.spawn_sites.is_empty() && self.fns.is_empty() && self.names.is_empty()
     }
 
-    #[test]
-    fn bad_grace_names_the_variable_and_value() {
-        let err = parse_grace("soon").unwrap_err();
-        assert!(err.contains("LEAKCHECK_GRACE=\"soon\""), "{err}");
-        assert!(err.contains("500ms"), "{err}");
+    /// Whether a rule matches `task` itself.
+    fn matches(&self, task: &TaskInfo) -> bool {
+        let by_site = || {
+            task.spawn_site
+                .is_some_and(|site| self.spawn_sites.iter().any(|s| site.contains(s)))
+        };
+        let by_name = || {
+            let name = task.name.as_deref();
+            self.names.iter().any(|n| Some(n.as_str()) == name)
+        };
+        let by_fn = || {
+            !self.fns.is_empty()
+                && crate::chain::resolve(task.chain)
+                    .iter()
+                    .any(|f| self.fns.iter().any(|p| f.function.contains(p.as_str())))
+        };
+        by_site() || by_name() || by_fn()
     }
 
-    #[test]
-    fn explicit_grace_wins() {
-        let o = Options::new().grace(Duration::from_millis(3));
-        assert_eq!(o.grace_duration(), Duration::from_millis(3));
+    /// The ids of the tasks in `candidates` that a rule matches, directly or
+    /// through an ancestor. `live` is every live task (ancestors may be
+    /// older than the baseline). Of an ancestor that has ended only its
+    /// spawn site is known, so only `ignore_spawn_site` can match it.
+    pub(crate) fn subtree_matches<'a>(
+        &self,
+        live: &'a [TaskInfo],
+        candidates: impl Iterator<Item = &'a TaskInfo>,
+    ) -> std::collections::HashSet<u64> {
+        let mut ignored = std::collections::HashSet::new();
+        if self.is_empty() {
+            return ignored;
+        }
+        let by_id: HashMap<u64, &TaskInfo> = live.iter().map(|t| (t.id, t)).collect();
+        let mut memo: HashMap<u64, bool> = HashMap::new();
+        for task in candidates {
+            if self.ignored(task, &by_id, &mut memo) {
+                ignored.insert(task.id);
+            }
+        }
+        ignored
+    }
+
+    fn ignored(
+        &self,
+        task: &TaskInfo,
+        by_id: &HashMap<u64, &TaskInfo>,
+        memo: &mut HashMap<u64, bool>,
+    ) -> bool {
+        // Walk up to the first ancestor with a known answer, then record
+        // the answer for the whole path.
+        let mut path = Vec::new();
+        let mut current = Some(task);
+        let answer = loop {
+            let Some(t) = current else { break false };
+            if let Some(&known) = memo.get(&t.id) {
+                break known;
+            }
+            path.push(t.id);
+            if self.matches(t) {
+                break true;
+            }
+            if path.len() >= MAX_DEPTH {
+                break false; // a cycle of reused ids, or absurdly deep
+            }
+            current = match t.parent {
+                Parent::Task { id, .. } => match by_id.get(&id) {
+                    Some(parent) => Some(*parent),
+                    None => {
+                        let ended = t.parent.spawn_site();
+                        break ended
+                            .is_some_and(|site| self.spawn_sites.iter().any(|s| site.contains(s)));
+                    }
+                },
+                _ => None,
+            };
+        };
+        for id in path {
+            memo.insert(id, answer);
+        }
+        answer
     }
 }

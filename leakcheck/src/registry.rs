@@ -45,7 +45,6 @@ pub(crate) struct Slot {
     parent: AtomicU64,
     parent_location: AtomicPtr<Location<'static>>,
     chain: AtomicU32,
-    generation: AtomicU32,
     spawned: AtomicU64,
     /// Poll hook calls: odd while a poll is running; polls = (n + 1) / 2.
     poll_edges: AtomicU64,
@@ -61,7 +60,6 @@ pub(crate) struct Spawn {
     pub(crate) parent: u64,
     pub(crate) parent_location: Option<&'static Location<'static>>,
     pub(crate) chain: u32,
-    pub(crate) generation: u32,
     pub(crate) spawned: u64,
 }
 
@@ -88,7 +86,6 @@ impl Slot {
             .map_or(ptr::null_mut(), |l| ptr::from_ref(l).cast_mut());
         self.parent_location.store(parent_location, Relaxed);
         self.chain.store(s.chain, Relaxed);
-        self.generation.store(s.generation, Relaxed);
         self.spawned.store(s.spawned, Relaxed);
         if polls {
             self.poll_edges.store(0, Relaxed);
@@ -114,7 +111,6 @@ impl Slot {
                 // SAFETY: as above; null means "none".
                 parent_location: unsafe { parent_location.as_ref() },
                 chain: self.chain.load(Relaxed),
-                generation: self.generation.load(Relaxed),
                 spawned: self.spawned.load(Relaxed),
             },
             poll_edges: self.poll_edges.load(Relaxed),
@@ -197,23 +193,23 @@ impl Table {
         self.overflow_len.fetch_add(1, Relaxed);
     }
 
-    /// Forgets a task; returns its generation and spawn site if it was known.
+    /// Forgets a task; returns its spawn site if it was known.
     ///
     /// The id is cleared with `SeqCst` so that a waiter which registers and
     /// then scans either sees the task gone or is seen by the terminate hook.
-    pub(crate) fn remove(&self, id: u64) -> Option<(u32, Option<&'static Location<'static>>)> {
+    pub(crate) fn remove(&self, id: u64) -> Option<&'static Location<'static>> {
         let slot = self.home(id);
         if slot.id.load(Acquire) == id {
-            let removed = (slot.generation.load(Relaxed), slot.location());
+            let removed = slot.location();
             slot.id.store(0, SeqCst);
-            return Some(removed);
+            return removed;
         }
         if self.overflow_len.load(Relaxed) == 0 {
             return None;
         }
         let removed = self.shard(id).lock().remove(&id)?;
         self.overflow_len.fetch_sub(1, Relaxed);
-        Some((removed.generation.load(Relaxed), removed.location()))
+        removed.location()
     }
 
     /// Runs `f` on the task's slot, if the task is known.
@@ -250,13 +246,12 @@ impl Table {
 mod tests {
     use super::*;
 
-    fn spawn(generation: u32) -> Spawn {
+    fn spawn() -> Spawn {
         Spawn {
             location: Location::caller(),
             parent: parent::OUTSIDE,
             parent_location: None,
             chain: 0,
-            generation,
             spawned: now(),
         }
     }
@@ -265,17 +260,17 @@ mod tests {
     fn colliding_ids_overflow_and_come_back() {
         let t = Table::new(2);
         for id in [1, 5, 9, 2] {
-            t.insert(id, &spawn(7), true);
+            t.insert(id, &spawn(), true);
         }
         let mut ids: Vec<_> = t.records().iter().map(|r| r.id).collect();
         ids.sort();
         assert_eq!(ids, [1, 2, 5, 9]);
-        assert_eq!(t.remove(5).map(|r| r.0), Some(7));
-        assert_eq!(t.remove(1).map(|r| r.0), Some(7));
+        assert!(t.remove(5).is_some());
+        assert!(t.remove(1).is_some());
         assert_eq!(t.remove(1), None, "a second remove is a no-op");
         assert!(t.get(9).is_some());
-        t.insert(13, &spawn(8), true);
-        assert_eq!(t.get(13).map(|r| r.spawn.generation), Some(8));
+        t.insert(13, &spawn(), true);
+        assert_eq!(t.get(13).map(|r| r.id), Some(13));
     }
 
     #[test]
@@ -288,7 +283,7 @@ mod tests {
     #[test]
     fn poll_edges_track_running_and_busy() {
         let t = Table::new(4);
-        t.insert(3, &spawn(0), true);
+        t.insert(3, &spawn(), true);
         t.with(3, |s| s.poll_started(10)).unwrap();
         assert_eq!(t.get(3).unwrap().poll_edges, 1, "running");
         t.with(3, |s| s.poll_ended(25)).unwrap();

@@ -1,18 +1,22 @@
-//! What a failed check says: leaked tasks grouped by where they came from.
+//! [`Report`]: what a failed check says, as a tree of leaked-task groups.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::panic::Location;
 use std::time::Duration;
 
-use crate::snapshot::{human, site, Parent, TaskInfo};
+use crate::fanout::Fanout;
+use crate::site::SpawnSite;
+use crate::snapshot::{AwaitTrace, TaskInfo};
+use crate::text::{count, human};
 
-/// Why a leak check failed.
+/// Why a check failed.
 ///
-/// `Display` renders the full report: a headline with the count and the test
-/// name, then one entry per group of identical leaks (same spawn site and
-/// call chain), largest first, each with the task ids, state, parent and the
-/// user's call chain, then what to do about it.
+/// `Display` renders the full report: a headline with the count and the
+/// test name, then the leaked tasks as a tree of groups (tasks the checked
+/// code spawned first, the tasks they spawned nested under them, identical
+/// leaks grouped with a count), each with its state, parent, where it waits
+/// and the call chain that spawned it; then notes that hold for the whole
+/// report and what to do.
 ///
 /// ```
 /// # #[cfg(tokio_unstable)] {
@@ -35,9 +39,13 @@ use crate::snapshot::{human, site, Parent, TaskInfo};
 pub struct Report {
     /// The test (or tracker) name used in the headline.
     pub name: String,
+    /// What was checked, and where.
+    pub kind: ReportKind,
     /// How long the check waited.
     pub grace: Duration,
-    /// Leaked tasks, grouped; largest group first.
+    /// Leaked tasks as a tree: groups of tasks the checked code (or code
+    /// outside any leaked task) spawned, each holding the groups its tasks
+    /// spawned. Largest group first at every level.
     pub groups: Vec<LeakGroup>,
     /// Leaked tasks known only by count (count mode: no `tokio_unstable`).
     pub unidentified: usize,
@@ -45,35 +53,62 @@ pub struct Report {
     pub blocking: usize,
     /// Set when `max_tasks` was exceeded.
     pub fanout: Option<Fanout>,
-    /// A report of tasks that can never wake, not of leaks since a baseline.
-    pub never_wakes: bool,
+    /// What holds for every task in the report, said once (for example
+    /// why no task has an await trace).
+    pub notes: Vec<String>,
 }
 
-/// Leaked tasks with the same spawn site and call chain.
+/// What a [`Report`] is about.
+///
+/// ```
+/// let kind = leakcheck::ReportKind::default();
+/// assert_eq!(kind, leakcheck::ReportKind::EndOfTest);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ReportKind {
+    /// Tasks still alive after the test body returned and the grace ran out.
+    #[default]
+    EndOfTest,
+    /// Tasks still alive at a `verify_none()` / `find_leaks()` call.
+    Check {
+        /// Where the check was called.
+        at: &'static Location<'static>,
+    },
+    /// Tasks that can never wake (`Tracker::find_never_waking`).
+    NeverWakes,
+}
+
+/// Leaked tasks with the same spawn site and call chain, spawned by the
+/// same group one level up (or by the checked code), and the groups they
+/// spawned in turn.
 ///
 /// ```
 /// let group = leakcheck::LeakGroup::default();
-/// assert!(group.tasks.is_empty());
+/// assert!(group.tasks.is_empty() && group.children.is_empty());
 /// ```
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct LeakGroup {
     /// Where they were spawned.
-    pub spawn_site: Option<&'static Location<'static>>,
+    pub spawn_site: Option<SpawnSite>,
     /// The tasks, ordered by id.
     pub tasks: Vec<TaskInfo>,
+    /// Groups of leaked tasks that these tasks spawned.
+    pub children: Vec<LeakGroup>,
 }
 
-/// The moment the most spawned tasks were alive, when over `max_tasks`.
-#[derive(Debug, Clone, Default)]
-#[non_exhaustive]
-pub struct Fanout {
-    /// The limit that was set.
-    pub limit: usize,
-    /// The most tasks alive at once.
-    pub peak: usize,
-    /// How many of the peak came from each spawn site, most first.
-    pub sites: Vec<(&'static Location<'static>, usize)>,
+impl LeakGroup {
+    fn leaked(&self) -> usize {
+        self.tasks.len() + self.children.iter().map(LeakGroup::leaked).sum::<usize>()
+    }
+
+    fn collect<'a>(&'a self, out: &mut Vec<&'a TaskInfo>) {
+        out.extend(&self.tasks);
+        for child in &self.children {
+            child.collect(out);
+        }
+    }
 }
 
 /// Tasks listed one per line in a group before the rest are summarized.
@@ -86,160 +121,255 @@ impl Report {
     /// assert_eq!(leakcheck::Report::default().leaked(), 0);
     /// ```
     pub fn leaked(&self) -> usize {
-        self.groups.iter().map(|g| g.tasks.len()).sum::<usize>() + self.unidentified
+        self.groups.iter().map(LeakGroup::leaked).sum::<usize>() + self.unidentified
+    }
+
+    /// Every leaked task with detail, roots first, depth first.
+    ///
+    /// ```
+    /// assert_eq!(leakcheck::Report::default().tasks().count(), 0);
+    /// ```
+    pub fn tasks(&self) -> impl Iterator<Item = &TaskInfo> {
+        let mut all = Vec::new();
+        for group in &self.groups {
+            group.collect(&mut all);
+        }
+        all.into_iter()
     }
 
     pub(crate) fn is_failure(&self) -> bool {
         self.leaked() > 0 || self.blocking > 0 || self.fanout.is_some()
     }
 
-    /// Groups tasks by spawn site and call chain, largest group first, then
-    /// by spawn site, so the same leaks always print the same report.
-    pub(crate) fn group(tasks: Vec<TaskInfo>) -> Vec<LeakGroup> {
-        let mut by_key: BTreeMap<(String, u32, u32, u32), LeakGroup> = BTreeMap::new();
-        for task in tasks {
-            let (file, line, col) = task.spawn_site.map_or((String::new(), 0, 0), |l| {
-                (l.file().to_owned(), l.line(), l.column())
-            });
-            let entry = by_key.entry((file, line, col, task.chain)).or_default();
-            entry.spawn_site = task.spawn_site;
-            entry.tasks.push(task);
+    /// Moves what every task shares into [`Report::notes`]: an await-trace
+    /// gap that applies to all of them, a build without line tables.
+    pub(crate) fn gather_notes(&mut self) {
+        let tasks: Vec<&TaskInfo> = self.tasks().collect();
+        let shared_gap = match tasks.first().map(|t| &t.waiting) {
+            Some(AwaitTrace::Unavailable(why))
+                if tasks.iter().all(|t| t.waiting == tasks[0].waiting) =>
+            {
+                Some(why.clone())
+            }
+            _ => None,
+        };
+        let no_lines = tasks.iter().any(|t| t.chain_has_lines() == Some(false));
+        if let Some(why) = shared_gap {
+            self.notes.push(format!("no await traces: {why}"));
         }
-        let mut groups: Vec<LeakGroup> = by_key.into_values().collect();
-        for g in &mut groups {
-            g.tasks.sort_by_key(|t| t.id);
+        if no_lines {
+            self.notes.push(NO_LINES.to_owned());
         }
-        groups.sort_by_key(|g| std::cmp::Reverse(g.tasks.len()));
-        groups
+    }
+
+    fn headline(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let leaked = self.leaked();
+        let tasks = count(leaked, "task");
+        let name = &self.name;
+        match self.kind {
+            ReportKind::NeverWakes => writeln!(
+                f,
+                "leakcheck: {tasks} in `{name}` can never wake: idle, not scheduled, and no \
+                 waker is left anywhere to wake {}",
+                if leaked == 1 { "it" } else { "them" }
+            ),
+            _ if leaked == 0 => writeln!(f, "leakcheck: `{name}` failed its task checks"),
+            ReportKind::EndOfTest => writeln!(
+                f,
+                "leakcheck: {tasks} leaked by `{name}`: still alive {} after the test body returned",
+                human(self.grace)
+            ),
+            ReportKind::Check { at } => writeln!(
+                f,
+                "leakcheck: {tasks} leaked by `{name}`: alive at this check ({}:{}:{}), after a \
+                 grace of {}",
+                crate::paths::short(at.file()),
+                at.line(),
+                at.column(),
+                human(self.grace)
+            ),
+        }
+    }
+
+    fn advice(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.leaked() == 0 && self.blocking == 0 {
+            return Ok(());
+        }
+        writeln!(f)?;
+        write!(
+            f,
+            "To fix: stop these tasks before the checked code returns (abort or await their \
+             JoinHandles, drop the senders they wait on, or signal shutdown and await it)."
+        )?;
+        match self.groups.first().and_then(|g| g.spawn_site) {
+            Some(site) => writeln!(
+                f,
+                " To accept one and every task it spawned, ignore it: \
+                 #[leakcheck::test(ignore_spawn_site = \"{}:{}\")], or in leakcheck.toml.",
+                site.short_file(),
+                site.line()
+            ),
+            None => writeln!(f),
+        }
     }
 }
 
+/// The note for binaries whose call chains have no file and line.
+const NO_LINES: &str = "call chains show functions without file:line, and inlined callers are \
+    missing: this binary has no debug info. For full chains build the tests with line tables, \
+    e.g. `[profile.release] debug = \"line-tables-only\"`";
+
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let leaked = self.leaked();
-        if self.never_wakes {
-            writeln!(
-                f,
-                "leakcheck: {} in `{}` can never wake: idle, not scheduled, and no waker \
-                 is left anywhere to wake {}",
-                count(leaked, "task"),
-                self.name,
-                if leaked == 1 { "it" } else { "them" }
-            )?;
-        } else if leaked > 0 {
-            writeln!(
-                f,
-                "leakcheck: {} leaked by `{}`: still alive {} after the checked code returned",
-                count(leaked, "task"),
-                self.name,
-                human(self.grace)
-            )?;
-        } else if self.is_failure() {
-            writeln!(f, "leakcheck: `{}` failed its task checks", self.name)?;
-        }
+        self.headline(f)?;
+        let shared_gap = self
+            .notes
+            .iter()
+            .any(|n| n.starts_with("no await traces: "));
         for group in &self.groups {
             writeln!(f)?;
-            write_group(f, group)?;
+            write_group(f, group, "", None, shared_gap)?;
         }
         if self.unidentified > 0 {
             writeln!(f)?;
-            writeln!(
-                f,
-                "   Spawn sites are unknown: this build lacks `--cfg tokio_unstable`, so only \
-                 tokio's live-task count is available. To see where each task was spawned, \
-                 add to .cargo/config.toml:\n\n       [build]\n       rustflags = [\"--cfg\", \
-                 \"tokio_unstable\", \"-C\", \"force-frame-pointers=yes\"]"
-            )?;
+            writeln!(f, "{COUNT_MODE}")?;
         }
         if self.blocking > 0 {
             writeln!(f)?;
-            writeln!(
-                f,
-                "── {} still running on runtime `{}` after {}",
-                count(self.blocking, "spawn_blocking task"),
-                self.name,
-                human(self.grace)
-            )?;
-            writeln!(
-                f,
-                "   (blocking tasks fire no spawn hook, so their spawn sites are unknown; \
-                 the runtime was shut down without waiting for them)"
-            )?;
+            write_blocking(f, self)?;
         }
         if let Some(fanout) = &self.fanout {
             writeln!(f)?;
             write_fanout(f, fanout)?;
         }
-        if leaked > 0 || self.blocking > 0 {
+        if !self.notes.is_empty() {
             writeln!(f)?;
-            write!(
-                f,
-                "To fix: stop these tasks before the test returns (abort or await their \
-                 JoinHandles, drop the senders they wait on, or signal shutdown and await it)."
-            )?;
-            match self.groups.first().and_then(|g| g.spawn_site) {
-                Some(l) => writeln!(
-                    f,
-                    " To accept one, ignore it: #[leakcheck::test(ignore_spawn_site = \"{}:{}\")].",
-                    l.file(),
-                    l.line()
-                )?,
-                None => writeln!(f)?,
-            }
         }
-        Ok(())
+        for note in &self.notes {
+            writeln!(f, "note: {note}")?;
+        }
+        self.advice(f)
     }
 }
 
-fn write_group(f: &mut fmt::Formatter<'_>, group: &LeakGroup) -> fmt::Result {
+const COUNT_MODE: &str = "   Spawn sites are unknown: this build lacks `--cfg tokio_unstable`, so \
+    only tokio's live-task count is available. To see where each task was spawned, add to \
+    .cargo/config.toml:\n\n       [build]\n       rustflags = [\"--cfg\", \"tokio_unstable\", \
+    \"-C\", \"force-frame-pointers=yes\"]";
+
+/// One group and, indented under it, the groups its tasks spawned.
+/// `spawner` is the group one level up, if any.
+fn write_group(
+    f: &mut fmt::Formatter<'_>,
+    group: &LeakGroup,
+    indent: &str,
+    spawner: Option<&LeakGroup>,
+    shared_gap: bool,
+) -> fmt::Result {
     let n = group.tasks.len();
-    let at = group
+    let site = group
         .spawn_site
-        .map(site)
-        .unwrap_or_else(|| "an unknown site".into());
-    writeln!(f, "── {} spawned at {at}", count(n, "task"))?;
-    for task in group.tasks.iter().take(SHOWN_PER_GROUP) {
-        writeln!(f, "   {}, age {}", task.headline(), human(task.age))?;
-    }
-    if n > SHOWN_PER_GROUP {
-        let rest: Vec<String> = group.tasks[SHOWN_PER_GROUP..]
-            .iter()
-            .map(|t| t.id.to_string())
-            .collect();
-        let shown = if rest.len() > 8 {
-            format!("{}, …", rest[..8].join(", "))
-        } else {
-            rest.join(", ")
-        };
-        writeln!(f, "   … and {} more: tasks {shown}", rest.len())?;
-    }
+        .map_or_else(|| "an unknown site".to_owned(), |s| s.to_string());
+    let (mark, body) = match spawner {
+        None => ("── ", format!("{indent}   ")),
+        Some(_) => ("└── ", format!("{indent}    ")),
+    };
+    let by = match spawner {
+        Some(up) if up.tasks.len() == 1 => format!(" by task {} (above)", up.tasks[0].id),
+        Some(_) => " by the tasks above".to_owned(),
+        None => String::new(),
+    };
+    writeln!(
+        f,
+        "{indent}{mark}{} spawned at {site}{by}",
+        count(n, "task")
+    )?;
+    write_tasks(f, group, &body)?;
     let first = &group.tasks[0];
-    writeln!(f, "   spawned by: {}", first.lineage())?;
-    let orphans = group
-        .tasks
-        .iter()
-        .filter(|t| matches!(t.parent, Parent::Task { alive: false, .. }))
-        .count();
-    if orphans > 0 && orphans < n {
-        writeln!(f, "   ({orphans} of them outlived their parent task)")?;
+    if spawner.is_none() {
+        writeln!(f, "{body}spawned by: {}", first.lineage())?;
     }
-    match &first.waiting {
-        crate::snapshot::AwaitTrace::NotTaken => {}
-        waiting => {
-            for (i, line) in waiting.to_string().lines().enumerate() {
-                let pad = if i == 0 { "   " } else { "       " };
-                writeln!(f, "{pad}{}", line.trim_start())?;
-            }
-        }
+    write_waiting(f, first, &body, shared_gap)?;
+    if let Some(wake) = first.next_wake {
+        writeln!(
+            f,
+            "{body}next wake in {}: a timer is pending, so it may end on its own (raise the \
+             grace past it, or stop the task)",
+            human(wake)
+        )?;
     }
     let chain = first.call_chain();
     if !chain.is_empty() {
-        writeln!(f, "   call chain (innermost first):")?;
+        writeln!(f, "{body}call chain (innermost first):")?;
         for frame in &chain {
-            writeln!(f, "       {frame}")?;
+            writeln!(f, "{body}    {frame}")?;
         }
     }
+    for child in &group.children {
+        write_group(f, child, &body, Some(group), shared_gap)?;
+    }
     Ok(())
+}
+
+/// The first few tasks of a group, one per line, then the rest by id.
+fn write_tasks(f: &mut fmt::Formatter<'_>, group: &LeakGroup, body: &str) -> fmt::Result {
+    for task in group.tasks.iter().take(SHOWN_PER_GROUP) {
+        writeln!(f, "{body}{}, age {}", task.headline(), human(task.age))?;
+    }
+    let rest = &group.tasks[SHOWN_PER_GROUP.min(group.tasks.len())..];
+    if !rest.is_empty() {
+        let ids: Vec<String> = rest.iter().take(8).map(|t| t.id.to_string()).collect();
+        let more = if rest.len() > 8 { ", …" } else { "" };
+        writeln!(
+            f,
+            "{body}… and {} more: tasks {}{more}",
+            rest.len(),
+            ids.join(", ")
+        )?;
+    }
+    let orphans = group
+        .tasks
+        .iter()
+        .filter(|t| matches!(t.parent, crate::Parent::Task { alive: false, .. }))
+        .count();
+    if orphans > 0 && orphans < group.tasks.len() {
+        writeln!(f, "{body}({orphans} of them outlived their parent task)")?;
+    }
+    Ok(())
+}
+
+fn write_waiting(
+    f: &mut fmt::Formatter<'_>,
+    task: &TaskInfo,
+    body: &str,
+    shared_gap: bool,
+) -> fmt::Result {
+    match &task.waiting {
+        AwaitTrace::NotTaken => Ok(()),
+        AwaitTrace::Unavailable(_) if shared_gap => Ok(()),
+        waiting => {
+            for (i, line) in waiting.to_string().lines().enumerate() {
+                let pad = if i == 0 { "" } else { "    " };
+                writeln!(f, "{body}{pad}{}", line.trim_start_matches("    "))?;
+            }
+            Ok(())
+        }
+    }
+}
+
+fn write_blocking(f: &mut fmt::Formatter<'_>, report: &Report) -> fmt::Result {
+    writeln!(
+        f,
+        "── {} still running on runtime `{}` after {}",
+        count(report.blocking, "spawn_blocking task"),
+        report.name,
+        human(report.grace)
+    )?;
+    writeln!(
+        f,
+        "   (blocking tasks fire no spawn hook, so their spawn sites are unknown; the runtime \
+         was shut down without waiting for them)"
+    )
 }
 
 fn write_fanout(f: &mut fmt::Formatter<'_>, fanout: &Fanout) -> fmt::Result {
@@ -250,20 +380,12 @@ fn write_fanout(f: &mut fmt::Formatter<'_>, fanout: &Fanout) -> fmt::Result {
         fanout.limit
     )?;
     writeln!(f, "   at the peak:")?;
-    for (location, n) in &fanout.sites {
-        writeln!(f, "   {n:>6} spawned at {}", site(location))?;
+    for (site, n) in &fanout.sites {
+        writeln!(f, "   {n:>6} spawned at {site}")?;
     }
     writeln!(
         f,
-        "   To fix: bound the fan-out (a Semaphore, a JoinSet drained as it goes, \
-         or buffer_unordered), or raise max_tasks if this many is expected."
+        "   To fix: bound the fan-out (a Semaphore, a JoinSet drained as it goes, or \
+         buffer_unordered), or raise max_tasks if this many is expected."
     )
-}
-
-fn count(n: usize, what: &str) -> String {
-    if n == 1 {
-        format!("1 {what}")
-    } else {
-        format!("{n} {what}s")
-    }
 }

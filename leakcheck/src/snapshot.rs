@@ -1,10 +1,14 @@
-//! A point-in-time view of a runtime's live tasks.
+//! A point-in-time view of a runtime's live tasks: [`Snapshot`],
+//! [`TaskInfo`] and the types in its fields.
 
 use std::fmt;
-use std::panic::Location;
 use std::time::Duration;
 
-/// One live task, as seen by the hooks.
+use crate::capture::Capture;
+use crate::site::SpawnSite;
+use crate::text::{count, human};
+
+/// One live task.
 ///
 /// ```
 /// # #[cfg(tokio_unstable)] {
@@ -17,6 +21,7 @@ use std::time::Duration;
 ///     let snapshot = tracker.snapshot();
 ///     let task = &snapshot.tasks()[0];
 ///     assert!(task.spawn_site.unwrap().file().ends_with(".rs"));
+///     assert_eq!(task.state, leakcheck::TaskState::Idle);
 ///     assert_eq!(task.polls, 1);
 /// });
 /// # }
@@ -26,49 +31,103 @@ use std::time::Duration;
 pub struct TaskInfo {
     /// tokio's task id (as `tokio::task::Id` prints it).
     pub id: u64,
-    /// Where `spawn` was called. `None` in count mode.
-    pub spawn_site: Option<&'static Location<'static>>,
+    /// Its name, for tasks spawned with `tokio::task::Builder::name` (needs
+    /// the `tracing` feature).
+    pub name: Option<String>,
+    /// Where it was spawned. `None` in count mode.
+    pub spawn_site: Option<SpawnSite>,
     /// Who spawned it.
     pub parent: Parent,
     /// Who spawned the parent, and so on up to the root, as far as those
-    /// tasks are still alive to ask (the test body or an ended task ends it).
+    /// tasks are still alive to ask.
     pub ancestors: Vec<Parent>,
+    /// Whether it runs, waits to run, or waits to be woken.
+    pub state: TaskState,
+    /// How many times it has been polled (0 when poll state is not captured).
+    pub polls: u64,
     /// Time since it was spawned.
     pub age: Duration,
-    /// Whether a poll is running right now.
-    pub running: bool,
-    /// Woken and waiting for a worker to poll it. Known only with the
-    /// `tracing` feature (tokio reports wakes there); `false` otherwise.
-    pub scheduled: bool,
-    /// How many times it has been polled.
-    pub polls: u64,
-    /// Time since its last poll ended (its age if never polled).
-    pub idle: Duration,
+    /// Time since its last poll ended (its age if never polled; zero while
+    /// running). `None` when poll state is not captured.
+    pub idle: Option<Duration>,
     /// Total time spent inside its polls.
     pub busy: Duration,
-    /// Its name, for tasks spawned with `tokio::task::Builder::name`.
-    pub name: Option<String>,
+    /// Wakers of this task alive anywhere (needs the `tracing` feature).
+    pub wakers: Option<usize>,
+    /// When its next timer fires, from now (needs the `tracing` feature):
+    /// a task waiting on a `sleep` or an `Interval` may end on its own.
+    pub next_wake: Option<Duration>,
     /// Spawned after the tracker's baseline.
     pub since_baseline: bool,
-    /// Wakers of this task alive anywhere, with the `tracing` feature.
-    pub wakers: Option<usize>,
-    /// Idle, not woken, polled at least once, and no waker left anywhere:
-    /// nothing can ever wake it. Needs the `tracing` feature.
-    pub never_wakes: bool,
     /// Where it waits. Filled in for leaked tasks when leakcheck's
     /// `taskdump` feature is on; [`AwaitTrace::NotTaken`] otherwise.
     pub waiting: AwaitTrace,
     pub(crate) chain: u32,
 }
 
-/// Where a task is suspended: the await chain from tokio's task dump.
+/// What a task is doing, from tokio's poll hooks (and wakes, with the
+/// `tracing` feature).
 ///
 /// ```
-/// let trace = leakcheck::AwaitTrace::Frames(vec![
-///     "tokio::sync::notify::Notified".into(),
-///     "my_app::worker::run::{{closure}} at src/worker.rs:51:28".into(),
-/// ]);
-/// assert!(trace.to_string().contains("src/worker.rs:51:28"));
+/// assert_eq!(leakcheck::TaskState::Idle.to_string(), "idle");
+/// assert_eq!(leakcheck::TaskState::NeverWakes.as_str(), "never_wakes");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TaskState {
+    /// Poll state is not captured ([`Capture::SpawnSites`](crate::Capture::SpawnSites),
+    /// or count mode).
+    Unknown,
+    /// Spawned, not polled yet.
+    NotPolled,
+    /// A poll is running right now.
+    Running,
+    /// Woken and waiting for a worker to poll it (known with the `tracing`
+    /// feature; without it such a task shows as idle).
+    Scheduled,
+    /// Parked after its last poll, waiting to be woken.
+    Idle,
+    /// Parked, and no waker for it exists anywhere: nothing can ever wake
+    /// it (needs the `tracing` feature).
+    NeverWakes,
+}
+
+impl TaskState {
+    /// A stable machine-readable name: `unknown`, `not_polled`, `running`,
+    /// `scheduled`, `idle`, `never_wakes`.
+    ///
+    /// ```
+    /// assert_eq!(leakcheck::TaskState::NotPolled.as_str(), "not_polled");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskState::Unknown => "unknown",
+            TaskState::NotPolled => "not_polled",
+            TaskState::Running => "running",
+            TaskState::Scheduled => "scheduled",
+            TaskState::Idle => "idle",
+            TaskState::NeverWakes => "never_wakes",
+        }
+    }
+}
+
+impl fmt::Display for TaskState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.as_str().replace('_', " "))
+    }
+}
+
+/// Where a task is suspended: the await tree from tokio's task dump.
+///
+/// ```
+/// use leakcheck::{AwaitNode, AwaitTrace};
+/// let mut run = AwaitNode::leaf("my_app::worker::run at src/worker.rs:51:28");
+/// run.children.push(AwaitNode::leaf("tokio::sync::notify::Notified"));
+/// let trace = AwaitTrace::Tree(vec![run]);
+/// assert_eq!(
+///     trace.to_string(),
+///     "waiting at:\n    my_app::worker::run at src/worker.rs:51:28\n    └─ tokio::sync::notify::Notified"
+/// );
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -77,16 +136,66 @@ pub enum AwaitTrace {
     /// snapshot rather than a leak report).
     #[default]
     NotTaken,
-    /// The await chain, innermost first: the tokio future it waits on, then
-    /// the user's frames (tokio/std/leakcheck frames in between left out).
-    Frames(Vec<String>),
-    /// The task waits on something tokio cannot trace: a future that is not
-    /// a tokio resource (`std::future::pending()`, a hand-written future,
-    /// another library's channel).
+    /// The await tree, outermost first: the task's own future at the root,
+    /// one branch per future it awaits at once (`select!`, `join!`), down to
+    /// the tokio resource each branch waits on. tokio/std/leakcheck frames
+    /// in between are left out; branches are in a stable order.
+    Tree(Vec<AwaitNode>),
+    /// The task waits on something tokio's dump cannot see.
     Opaque,
     /// No trace could be taken, and why.
     Unavailable(String),
 }
+
+/// One frame of an [`AwaitTrace::Tree`] and the frames it awaits.
+///
+/// ```
+/// let leaf = leakcheck::AwaitNode::leaf("tokio::time::sleep::Sleep");
+/// assert!(leaf.children.is_empty());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[non_exhaustive]
+pub struct AwaitNode {
+    /// `function at path:line:col`, or just the function for tokio's leaf
+    /// futures.
+    pub frame: String,
+    /// What this frame awaits: one child normally, several for `select!`
+    /// and `join!`.
+    pub children: Vec<AwaitNode>,
+}
+
+impl AwaitNode {
+    /// A node with no children.
+    ///
+    /// ```
+    /// assert_eq!(leakcheck::AwaitNode::leaf("x").frame, "x");
+    /// ```
+    pub fn leaf(frame: impl Into<String>) -> AwaitNode {
+        AwaitNode {
+            frame: frame.into(),
+            children: Vec::new(),
+        }
+    }
+
+    /// Lines of the tree, each prefixed with its branch drawing.
+    pub(crate) fn lines(&self, prefix: &str, last: bool, root: bool, out: &mut Vec<String>) {
+        let (here, below) = match (root, last) {
+            (true, _) => (String::new(), String::new()),
+            (false, true) => ("└─ ".to_owned(), "   ".to_owned()),
+            (false, false) => ("├─ ".to_owned(), "│  ".to_owned()),
+        };
+        out.push(format!("{prefix}{here}{}", self.frame));
+        let n = self.children.len();
+        for (i, child) in self.children.iter().enumerate() {
+            child.lines(&format!("{prefix}{below}"), i + 1 == n, false, out);
+        }
+    }
+}
+
+/// The one line a report prints for a task tokio's dump has no frames for.
+pub(crate) const OPAQUE: &str = "no await trace: it waits on something tokio's task dump cannot \
+    see: futures-util's FuturesUnordered or join_all, I/O readiness (accept, a read), a \
+    hand-written future, or std::future::pending()";
 
 impl fmt::Display for AwaitTrace {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -94,16 +203,15 @@ impl fmt::Display for AwaitTrace {
             AwaitTrace::NotTaken => {
                 f.write_str("not traced (enable leakcheck's `taskdump` feature)")
             }
-            AwaitTrace::Frames(lines) => {
-                f.write_str("waiting at (innermost first):")?;
+            AwaitTrace::Tree(roots) => {
+                f.write_str("waiting at:")?;
+                let mut lines = Vec::new();
+                for root in roots {
+                    root.lines("", true, true, &mut lines);
+                }
                 lines.iter().try_for_each(|l| write!(f, "\n    {l}"))
             }
-            AwaitTrace::Opaque => f.write_str(
-                "waiting on something tokio's task dump has no frames for: a future tokio \
-                 does not trace (std::future::pending(), a hand-written future, another \
-                 library's channel), or a tokio future spawned directly with no async fn \
-                 above it (e.g. tokio::spawn(sleep(..)))",
-            ),
+            AwaitTrace::Opaque => f.write_str(OPAQUE),
             AwaitTrace::Unavailable(why) => write!(f, "no await trace: {why}"),
         }
     }
@@ -118,20 +226,30 @@ impl fmt::Display for AwaitTrace {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Parent {
-    /// The `#[leakcheck::test]` body, outside any task.
+    /// The checked code itself (a `#[leakcheck::test]` body), outside any task.
     TestBody,
-    /// Another task of the same runtime.
+    /// Another task.
     Task {
         /// The parent's id.
         id: u64,
-        /// The parent's spawn site.
-        spawn_site: &'static Location<'static>,
+        /// The parent's spawn site, where known.
+        spawn_site: Option<SpawnSite>,
         /// False if the parent has already ended: this task outlived it.
         alive: bool,
     },
     /// Code outside any task of this runtime (`block_on`, another thread,
     /// a `spawn_blocking` closure), or unknown.
     Outside,
+}
+
+impl Parent {
+    /// The parent task's spawn site, if the parent is a task and it is known.
+    pub(crate) fn spawn_site(&self) -> Option<SpawnSite> {
+        match self {
+            Parent::Task { spawn_site, .. } => *spawn_site,
+            _ => None,
+        }
+    }
 }
 
 impl fmt::Display for Parent {
@@ -142,32 +260,26 @@ impl fmt::Display for Parent {
             Parent::Task {
                 id,
                 spawn_site,
-                alive: true,
+                alive,
             } => {
-                write!(f, "task {id} (spawned at {})", site(spawn_site))
+                write!(f, "task {id}")?;
+                if let Some(site) = spawn_site {
+                    write!(f, " (spawned at {site})")?;
+                }
+                if !alive {
+                    f.write_str(", which has ended: this task outlived its parent")?;
+                }
+                Ok(())
             }
-            Parent::Task {
-                id,
-                spawn_site,
-                alive: false,
-            } => write!(
-                f,
-                "task {id} (spawned at {}), which has ended: this task outlived its parent",
-                site(spawn_site)
-            ),
         }
     }
-}
-
-/// `path:line:col`.
-pub(crate) fn site(l: &Location<'_>) -> String {
-    format!("{}:{}:{}", l.file(), l.line(), l.column())
 }
 
 impl TaskInfo {
     /// The call chain that spawned this task, innermost first, as
     /// `function at path:line:col` lines, with tokio/std/leakcheck frames
-    /// left out. Empty without frame pointers or in count mode.
+    /// left out. Empty without frame pointers, in count mode, or below
+    /// [`Capture::CallChains`](crate::Capture::CallChains).
     ///
     /// Symbolizes on first use (milliseconds), then comes from a cache.
     ///
@@ -191,6 +303,15 @@ impl TaskInfo {
             .collect()
     }
 
+    /// Whether the user's frames in the call chain carry file and line (the
+    /// binary has line tables). `None` when there are no such frames.
+    pub(crate) fn chain_has_lines(&self) -> Option<bool> {
+        let frames = crate::chain::resolve(self.chain);
+        let mut user = frames.iter().filter(|f| !f.is_internal()).peekable();
+        user.peek()?;
+        Some(user.any(|f| f.position.is_some()))
+    }
+
     /// `task 7 (spawned at src/server.rs:30:5), spawned by the test body`.
     pub(crate) fn lineage(&self) -> String {
         std::iter::once(&self.parent)
@@ -200,21 +321,18 @@ impl TaskInfo {
             .join(", spawned by ")
     }
 
-    /// `task 12 [idle 1.2s, 3 polls]`, the short form used in reports.
+    /// `task 12 "name" [idle 1.2s, 3 polls]`, the short form in reports.
     pub(crate) fn headline(&self) -> String {
-        let state = if self.running {
-            format!("running, {}", polls(self.polls))
-        } else if self.scheduled {
-            format!("scheduled, {}", polls(self.polls))
-        } else if self.polls == 0 {
-            format!("never polled, {} old", human(self.age))
-        } else {
-            format!("idle {}, {}", human(self.idle), polls(self.polls))
-        };
-        let state = if self.never_wakes {
-            format!("{state}, never wakes")
-        } else {
-            state
+        let polls = count(self.polls as usize, "poll");
+        let state = match self.state {
+            TaskState::Unknown => "poll state not captured".to_owned(),
+            TaskState::NotPolled => format!("never polled, {} old", human(self.age)),
+            TaskState::Running | TaskState::Scheduled => format!("{}, {polls}", self.state),
+            TaskState::Idle => format!("idle {}, {polls}", human(self.idle.unwrap_or_default())),
+            TaskState::NeverWakes => format!(
+                "idle {}, {polls}, never wakes",
+                human(self.idle.unwrap_or_default())
+            ),
         };
         let name = self
             .name
@@ -223,28 +341,11 @@ impl TaskInfo {
             .unwrap_or_default();
         format!("task {}{name} [{state}]", self.id)
     }
-}
 
-fn polls(n: u64) -> String {
-    if n == 1 {
-        "1 poll".into()
-    } else {
-        format!("{n} polls")
-    }
-}
-
-/// `1.2s`, `350ms`, `12µs`: short and stable enough to read at a glance.
-pub(crate) fn human(d: Duration) -> String {
-    if d >= Duration::from_secs(60) {
-        format!("{}m{}s", d.as_secs() / 60, d.as_secs() % 60)
-    } else if d >= Duration::from_secs(1) {
-        format!("{:.1}s", d.as_secs_f64())
-    } else if d >= Duration::from_millis(1) {
-        format!("{}ms", d.as_millis())
-    } else if d.is_zero() {
-        "0ms".into()
-    } else {
-        format!("{}µs", d.as_micros())
+    /// The spawn site as reports print it.
+    pub(crate) fn site_text(&self) -> String {
+        self.spawn_site
+            .map_or_else(|| "an unknown site".to_owned(), |s| s.to_string())
     }
 }
 
@@ -271,6 +372,7 @@ pub(crate) fn human(d: Duration) -> String {
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     pub(crate) tasks: Vec<TaskInfo>,
+    pub(crate) capture: Capture,
 }
 
 impl Snapshot {
@@ -282,33 +384,17 @@ impl Snapshot {
     pub fn tasks(&self) -> &[TaskInfo] {
         &self.tasks
     }
-}
 
-impl fmt::Display for Snapshot {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let n = self.tasks.len();
-        writeln!(f, "{n} live task{}", if n == 1 { "" } else { "s" })?;
-        if f.alternate() {
-            return self.write_tree(f);
-        }
-        for t in &self.tasks {
-            let at = t
-                .spawn_site
-                .map(site)
-                .unwrap_or_else(|| "an unknown site".into());
-            writeln!(
-                f,
-                "  {}, age {}, spawned at {at} by {}",
-                t.headline(),
-                human(t.age),
-                t.parent
-            )?;
-        }
-        Ok(())
+    /// What the tracker that took it captures per task.
+    ///
+    /// ```
+    /// let snapshot = leakcheck::Snapshot::default();
+    /// assert_eq!(snapshot.capture(), leakcheck::Capture::CallChains);
+    /// ```
+    pub fn capture(&self) -> Capture {
+        self.capture
     }
-}
 
-impl Snapshot {
     fn write_tree(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let live: std::collections::BTreeSet<u64> = self.tasks.iter().map(|t| t.id).collect();
         let parent_of = |t: &TaskInfo| match t.parent {
@@ -328,20 +414,16 @@ impl Snapshot {
             .map(|t| (*t, 0))
             .collect();
         while let Some((t, depth)) = stack.pop() {
-            let at = t
-                .spawn_site
-                .map(site)
-                .unwrap_or_else(|| "an unknown site".into());
             let indent = "    ".repeat(depth);
-            let by = if depth == 0 {
-                format!(", by {}", t.parent)
-            } else {
-                String::new()
+            let by = match depth {
+                0 => format!(", by {}", t.parent),
+                _ => String::new(),
             };
             writeln!(
                 f,
-                "  {indent}└ {} spawned at {at}, age {}{by}",
+                "  {indent}└ {} spawned at {}, age {}{by}",
                 t.headline(),
+                t.site_text(),
                 human(t.age)
             )?;
             for child in children.get(&Some(t.id)).into_iter().flatten().rev() {
@@ -352,14 +434,28 @@ impl Snapshot {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_read_well() {
-        assert_eq!(human(Duration::from_millis(1200)), "1.2s");
-        assert_eq!(human(Duration::from_millis(350)), "350ms");
-        assert_eq!(human(Duration::from_secs(125)), "2m5s");
+impl fmt::Display for Snapshot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.tasks.len();
+        writeln!(f, "{} live task{}", n, if n == 1 { "" } else { "s" })?;
+        if f.alternate() {
+            return self.write_tree(f);
+        }
+        for t in &self.tasks {
+            writeln!(
+                f,
+                "  {}, age {}, spawned at {} by {}",
+                t.headline(),
+                human(t.age),
+                t.site_text(),
+                t.parent
+            )?;
+        }
+        Ok(())
     }
 }
+
+#[cfg(tokio_unstable)]
+mod records;
+#[cfg(tokio_unstable)]
+pub(crate) use records::from_records;

@@ -1,59 +1,32 @@
-//! [`Tracker`]: one runtime's live tasks, its baseline, and the leak check.
+//! [`Tracker`]: the public face of one runtime's live-task tracking, and
+//! the wait-then-report loop behind every leak check.
 
 use std::fmt;
+use std::future::Future;
+use std::panic::Location;
 use std::pin::pin;
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering::*};
+use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-#[cfg(tokio_unstable)]
-use parking_lot::Mutex;
 use tokio::runtime::{Builder, Handle};
-use tokio::sync::Notify;
 
-use crate::context;
+use crate::local;
 use crate::metrics;
+use crate::mode::{self, Which};
 use crate::options::Options;
-use crate::report::Report;
-#[cfg(tokio_unstable)]
-use crate::snapshot::site;
-use crate::snapshot::{Snapshot, TaskInfo};
+use crate::report::{Report, ReportKind};
+use crate::snapshot::{Snapshot, TaskInfo, TaskState};
+use crate::state::State;
 use crate::wait::{Alarm, Waiting};
-
-/// State shared by a [`Tracker`] and its runtime's hooks.
-pub(crate) struct Shared {
-    pub(crate) name: String,
-    pub(crate) options: Options,
-    /// Bumped by each baseline; tasks spawned in the current one are checked.
-    pub(crate) generation: AtomicU32,
-    /// Checks waiting for tasks to end; the terminate hook notifies only if > 0.
-    pub(crate) waiters: AtomicUsize,
-    pub(crate) notify: Notify,
-    blocking_baseline: AtomicUsize,
-    #[cfg(tokio_unstable)]
-    pub(crate) table: crate::registry::Table,
-    #[cfg(tokio_unstable)]
-    pub(crate) chains: bool,
-    /// The poll hooks are installed.
-    #[cfg(tokio_unstable)]
-    pub(crate) polls: bool,
-    #[cfg(tokio_unstable)]
-    pub(crate) fanout: Option<Mutex<crate::hooks::FanoutCounts>>,
-    #[cfg(not(tokio_unstable))]
-    alive_baseline: AtomicUsize,
-}
-
-/// Slots in a runtime's direct-mapped task table (more live tasks than this
-/// still work, through a slower overflow map).
-#[cfg(tokio_unstable)]
-const TABLE_BITS: u32 = 14;
 
 /// The live tasks of one instrumented runtime.
 ///
 /// Made by [`instrument`] (or [`Options::instrument`]) before the runtime is
 /// built. Cheap to clone. Tracks every task spawned on that runtime, with
-/// spawn site, call chain, parent and poll state, and frees each record when
-/// its task ends.
+/// spawn site, parent, poll state and call chain (as the
+/// [`Capture`](crate::Capture) level says), and frees each record when its
+/// task ends.
 ///
 /// ```
 /// # #[cfg(tokio_unstable)] {
@@ -69,14 +42,40 @@ const TABLE_BITS: u32 = 14;
 /// ```
 #[derive(Clone)]
 pub struct Tracker {
-    shared: Arc<Shared>,
+    state: Arc<State>,
+    data: Arc<mode::Data>,
+}
+
+thread_local! {
+    /// The tracker this thread belongs to: set on a test's thread while its
+    /// body runs, and on every thread of an instrumented runtime. Nothing
+    /// here is process-global, so parallel tests never see each other's.
+    static CURRENT: std::cell::RefCell<Option<Tracker>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Restores the thread's previous tracker when dropped.
+pub(crate) struct Entered {
+    previous: Option<Tracker>,
+    was_test: bool,
+}
+
+impl Drop for Entered {
+    fn drop(&mut self) {
+        let previous = self.previous.take();
+        let _ = CURRENT.try_with(|c| *c.borrow_mut() = previous);
+        local::set_test_thread(self.was_test);
+    }
+}
+
+fn set_current(tracker: Option<Tracker>) {
+    let _ = CURRENT.try_with(|c| *c.borrow_mut() = tracker);
 }
 
 impl fmt::Debug for Tracker {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Tracker")
-            .field("name", &self.shared.name)
-            .field("generation", &self.shared.generation.load(Relaxed))
+            .field("name", &self.state.name)
+            .field("baseline", &self.state.baseline.load(Relaxed))
             .finish_non_exhaustive()
     }
 }
@@ -104,87 +103,38 @@ pub fn instrument(builder: &mut Builder) -> Tracker {
 }
 
 impl Options {
-    /// Like [`instrument`], with these options for the tracker's checks.
+    /// Like [`instrument`], with these options for the tracker.
     ///
     /// ```
+    /// use leakcheck::{Capture, Options};
     /// let mut builder = tokio::runtime::Builder::new_current_thread();
-    /// let tracker = leakcheck::Options::new().max_tasks(10).instrument(&mut builder);
+    /// let tracker = Options::new().capture(Capture::SpawnSites).instrument(&mut builder);
     /// # let _ = tracker;
     /// ```
     pub fn instrument(self, builder: &mut Builder) -> Tracker {
-        Tracker::install(builder, "instrumented runtime".into(), self, Capture::ALL)
+        Tracker::install(builder, "instrumented runtime".into(), self)
     }
-}
-
-/// Which hooks a tracker installs. Everything, except in benchmarks that
-/// measure the parts separately.
-#[derive(Debug, Clone, Copy)]
-#[cfg_attr(not(tokio_unstable), allow(dead_code))]
-pub(crate) struct Capture {
-    pub(crate) chains: bool,
-    pub(crate) polls: bool,
-}
-
-impl Capture {
-    pub(crate) const ALL: Capture = Capture {
-        chains: true,
-        polls: true,
-    };
 }
 
 impl Tracker {
-    pub(crate) fn install(
-        builder: &mut Builder,
-        name: String,
-        options: Options,
-        capture: Capture,
-    ) -> Tracker {
-        let tracker = Tracker {
-            shared: Arc::new(Shared {
-                name,
-                generation: AtomicU32::new(0),
-                waiters: AtomicUsize::new(0),
-                notify: Notify::new(),
-                blocking_baseline: AtomicUsize::new(0),
-                #[cfg(tokio_unstable)]
-                table: crate::registry::Table::new(TABLE_BITS),
-                #[cfg(tokio_unstable)]
-                chains: capture.chains,
-                #[cfg(tokio_unstable)]
-                polls: capture.polls,
-                #[cfg(tokio_unstable)]
-                fanout: options
-                    .max_task_limit()
-                    .map(crate::hooks::FanoutCounts::new),
-                #[cfg(not(tokio_unstable))]
-                alive_baseline: AtomicUsize::new(0),
-                options,
-            }),
-        };
-        #[cfg(tokio_unstable)]
-        crate::hooks::install(builder, &tracker, capture.polls);
-        #[cfg(not(tokio_unstable))]
-        {
-            let _ = capture;
-            let t = tracker.clone();
-            builder.on_thread_start(move || context::set_for_thread(Some(t.clone())));
-            builder.on_thread_stop(|| context::set_for_thread(None));
-        }
+    pub(crate) fn install(builder: &mut Builder, name: String, options: Options) -> Tracker {
+        let data = Arc::new(mode::Data::new(options.capture_level()));
+        let state = Arc::new(State::new(name, options));
+        mode::install(builder, &state, &data);
+        let tracker = Tracker { state, data };
+        // so that `verify_none()` finds this tracker on the runtime's threads
+        let theirs = tracker.clone();
+        builder.on_thread_start(move || set_current(Some(theirs.clone())));
+        builder.on_thread_stop(|| set_current(None));
         tracker
     }
 
-    /// The tracker behind a `#[leakcheck::test]`.
-    pub(crate) fn for_test(builder: &mut Builder, name: &str, options: Options) -> Tracker {
-        Tracker::install(builder, name.to_owned(), options, Capture::ALL)
-    }
-
-    pub(crate) fn shared(&self) -> &Arc<Shared> {
-        &self.shared
-    }
-
-    /// Makes this the tracker `verify_none()` finds on the test thread.
-    pub(crate) fn enter(&self) -> context::Guard {
-        context::enter(self, true)
+    /// Makes this the tracker `verify_none()` finds on the test thread,
+    /// and marks the thread as running a test body, until dropped.
+    pub(crate) fn enter(&self) -> Entered {
+        let previous = CURRENT.with(|c| c.replace(Some(self.clone())));
+        let was_test = local::set_test_thread(true);
+        Entered { previous, was_test }
     }
 
     /// The tracker of the runtime the calling thread belongs to: the
@@ -200,7 +150,7 @@ impl Tracker {
     /// assert!(leakcheck::Tracker::current().is_none(), "not on this thread");
     /// ```
     pub fn current() -> Option<Tracker> {
-        context::current()
+        CURRENT.try_with(|c| c.borrow().clone()).ok().flatten()
     }
 
     /// Number of tasks alive on the runtime (all of them, baseline included).
@@ -219,10 +169,7 @@ impl Tracker {
     /// # }
     /// ```
     pub fn live_count(&self) -> usize {
-        #[cfg(tokio_unstable)]
-        return self.shared.table.records().len();
-        #[cfg(not(tokio_unstable))]
-        return Handle::try_current().map_or(0, |h| metrics::read(&h).alive);
+        mode::live_count(&self.data)
     }
 
     /// Every live task, ordered by id. Empty in count mode.
@@ -239,9 +186,12 @@ impl Tracker {
     /// # }
     /// ```
     pub fn snapshot(&self) -> Snapshot {
-        let mut tasks = self.tasks(|_| true);
+        let mut tasks = mode::live_tasks(&self.state, &self.data, Which::All);
         tasks.sort_by_key(|t| t.id);
-        Snapshot { tasks }
+        Snapshot {
+            tasks,
+            capture: self.state.options.capture_level(),
+        }
     }
 
     /// Starts a new baseline: tasks alive now are ignored by later checks,
@@ -262,23 +212,20 @@ impl Tracker {
     /// # }
     /// ```
     pub fn set_baseline(&self) {
-        let s = &self.shared;
-        s.generation.fetch_add(1, SeqCst);
-        #[cfg(tokio_unstable)]
-        if let Some(fanout) = &s.fanout {
+        let state = &self.state;
+        let handle = Handle::try_current().ok();
+        mode::set_baseline(state, &self.data, handle.as_ref());
+        if let Some(fanout) = &state.fanout {
             fanout.lock().reset();
         }
-        if let Ok(handle) = Handle::try_current() {
-            let counts = metrics::read(&handle);
-            s.blocking_baseline
-                .store(counts.blocking.unwrap_or(0), SeqCst);
-            #[cfg(not(tokio_unstable))]
-            s.alive_baseline.store(counts.alive, SeqCst);
+        if let Some(handle) = &handle {
+            let blocking = metrics::read(handle).blocking.unwrap_or(0);
+            state.blocking_baseline.store(blocking, SeqCst);
         }
     }
 
     /// Waits up to the grace for every task spawned since the baseline to
-    /// end; panics with the [`Report`] if any survive.
+    /// end; panics with the [`Report`], at the caller's line, if any survive.
     ///
     /// ```
     /// # #[cfg(tokio_unstable)] {
@@ -293,9 +240,13 @@ impl Tracker {
     /// });
     /// # }
     /// ```
-    pub async fn verify_none(&self) {
-        if let Err(report) = self.find_leaks().await {
-            panic!("{report}");
+    #[track_caller]
+    pub fn verify_none(&self) -> impl Future<Output = ()> + Send + '_ {
+        let at = Location::caller();
+        async move {
+            if let Err(report) = self.check(ReportKind::Check { at }).await {
+                fail_at(at, report.to_string());
+            }
         }
     }
 
@@ -316,34 +267,10 @@ impl Tracker {
     /// });
     /// # }
     /// ```
-    pub async fn find_leaks(&self) -> Result<(), Report> {
-        let grace = self.shared.options.grace_duration();
-        let deadline = Instant::now() + grace;
-        let handle = Handle::try_current().ok();
-        #[allow(unused_mut)]
-        let (mut leaked, blocking) = self.settle(deadline, handle.as_ref()).await;
-        #[cfg(tokio_unstable)]
-        crate::trace::attach(self, &mut leaked).await;
-        let mut report = Report {
-            name: self.shared.name.clone(),
-            grace,
-            blocking,
-            ..Report::default()
-        };
-        #[cfg(tokio_unstable)]
-        {
-            report.groups = Report::group(leaked);
-            report.fanout = self.shared.fanout.as_ref().and_then(|f| f.lock().failure());
-        }
-        #[cfg(not(tokio_unstable))]
-        {
-            report.unidentified = leaked;
-        }
-        if report.is_failure() {
-            Err(report)
-        } else {
-            Ok(())
-        }
+    #[track_caller]
+    pub fn find_leaks(&self) -> impl Future<Output = Result<(), Report>> + Send + '_ {
+        let at = Location::caller();
+        self.check(ReportKind::Check { at })
     }
 
     /// Tasks that can never run again, baseline or not: each was polled, is
@@ -351,7 +278,7 @@ impl Tracker {
     /// leak that needs no baseline and no grace, so it suits production
     /// checks (call it from a periodic task or a debug endpoint).
     ///
-    /// Needs the `tracing` feature (and its layer, see [`crate::layer`]);
+    /// Needs the `tracing` feature (and its layer, see `leakcheck::layer`);
     /// without it this always returns `Ok`. A candidate is confirmed by a
     /// second look after yielding, so a task caught between a wake and its
     /// next poll is not reported.
@@ -375,231 +302,162 @@ impl Tracker {
     /// # }
     /// ```
     pub async fn find_never_waking(&self) -> Result<(), Report> {
-        let candidates: Vec<TaskInfo> = self
-            .tasks(|_| true)
-            .into_iter()
-            .filter(|t| t.never_wakes)
-            .collect();
+        let stuck = |tasks: Vec<TaskInfo>| -> Vec<TaskInfo> {
+            tasks
+                .into_iter()
+                .filter(|t| t.state == TaskState::NeverWakes)
+                .collect()
+        };
+        let candidates = stuck(mode::live_tasks(&self.state, &self.data, Which::All));
         if candidates.is_empty() {
             return Ok(());
         }
         tokio::task::yield_now().await;
-        let again = self.tasks(|_| true);
+        let again = stuck(mode::live_tasks(&self.state, &self.data, Which::All));
         let confirmed: Vec<TaskInfo> = candidates
             .into_iter()
-            .filter(|c| {
-                again
-                    .iter()
-                    .any(|t| t.id == c.id && t.never_wakes && t.polls == c.polls)
-            })
+            .filter(|c| again.iter().any(|t| t.id == c.id && t.polls == c.polls))
             .collect();
         if confirmed.is_empty() {
             return Ok(());
         }
         Err(Report {
-            name: self.shared.name.clone(),
-            groups: Report::group(confirmed),
-            never_wakes: true,
+            name: self.state.name.clone(),
+            kind: ReportKind::NeverWakes,
+            groups: crate::tree::build(confirmed),
             ..Report::default()
         })
+    }
+
+    /// Waits out the grace, then reports what is still alive since the baseline.
+    pub(crate) async fn check(&self, kind: ReportKind) -> Result<(), Report> {
+        let state = &self.state;
+        let grace = state.options.grace_duration();
+        let handle = Handle::try_current().ok();
+        let mut found = self.settle(Instant::now() + grace, handle.as_ref()).await;
+        crate::trace::attach(state, &mut found.leaked).await;
+        let mut report = Report {
+            name: state.name.clone(),
+            kind,
+            grace,
+            groups: crate::tree::build(found.leaked),
+            unidentified: found.unidentified,
+            blocking: found.blocking,
+            fanout: state.fanout.as_ref().and_then(|f| f.lock().failure()),
+            notes: Vec::new(),
+        };
+        report.gather_notes();
+        match report.is_failure() {
+            true => Err(report),
+            false => Ok(()),
+        }
     }
 
     /// `spawn_blocking` work started since the baseline and still running;
     /// `None` in count mode, where tokio does not expose it.
     pub(crate) fn blocking_in_flight(&self, handle: &Handle) -> Option<usize> {
         let now = metrics::read(handle).blocking?;
-        Some(now.saturating_sub(self.shared.blocking_baseline.load(Relaxed)))
+        Some(now.saturating_sub(self.state.blocking_baseline.load(Relaxed)))
     }
 
     /// Waits until nothing since the baseline is alive, or the deadline.
     /// Woken by the terminate hook; blocking-pool work (no hook fires after
     /// the pool's counters update) and count mode re-check on a backoff.
-    async fn settle(&self, deadline: Instant, handle: Option<&Handle>) -> (Leaked, usize) {
-        let shared = &self.shared;
-        shared.waiters.fetch_add(1, SeqCst);
-        let _waiting = Waiting(shared);
+    async fn settle(&self, deadline: Instant, handle: Option<&Handle>) -> Found {
+        let state = &self.state;
+        let _waiting = Waiting::new(state);
+        let alarm = Alarm::start(state.clone());
         let mut backoff = Duration::from_millis(1);
         loop {
-            let mut notified = pin!(shared.notify.notified());
+            let mut notified = pin!(state.notify.notified());
             notified.as_mut().enable();
-            let leaked = self.leaked_now(handle);
-            let blocking = handle.and_then(|h| self.blocking_in_flight(h)).unwrap_or(0);
+            let found = self.found(handle);
             let now = Instant::now();
-            if (is_empty(&leaked) && blocking == 0) || now >= deadline {
-                return (leaked, blocking);
+            if found.is_clean() || now >= deadline {
+                return found;
             }
-            let poll = blocking > 0 || cfg!(not(tokio_unstable));
-            let wake_at = if poll {
-                deadline.min(now + backoff)
-            } else {
-                deadline
+            let poll = found.blocking > 0 || !mode::IDENTITIES;
+            let wake_at = match poll {
+                true => deadline.min(now + backoff),
+                false => deadline,
             };
             backoff = (backoff * 2).min(Duration::from_millis(50));
-            let Some(_alarm) = Alarm::set(wake_at, shared.clone()) else {
-                return (leaked, blocking); // no thread for the alarm: report what we see
+            let Some(alarm) = &alarm else {
+                return found; // no thread for the alarm: report what we see
             };
+            alarm.set(wake_at);
             notified.await;
         }
     }
 
-    #[cfg(tokio_unstable)]
-    fn leaked_now(&self, _: Option<&Handle>) -> Leaked {
-        let generation = self.shared.generation.load(SeqCst);
-        let ignore = self.shared.options.ignore();
-        self.tasks(|r| r.spawn.generation == generation)
-            .into_iter()
-            .filter(|t| !is_ignored(t, ignore))
-            .collect()
-    }
-
-    #[cfg(not(tokio_unstable))]
-    fn leaked_now(&self, handle: Option<&Handle>) -> Leaked {
-        let alive = handle.map_or(0, |h| metrics::read(h).alive);
-        alive.saturating_sub(self.shared.alive_baseline.load(SeqCst))
-    }
-
-    #[cfg(tokio_unstable)]
-    fn tasks(&self, keep: impl Fn(&crate::registry::Record) -> bool) -> Vec<TaskInfo> {
-        use crate::registry::{parent, ticks};
-        use crate::snapshot::Parent;
-        let table = &self.shared.table;
-        let generation = self.shared.generation.load(Relaxed);
-        let now = crate::registry::now();
-        table
-            .records()
-            .into_iter()
-            .filter(|r| keep(r))
-            .map(|r| {
-                let s = r.spawn;
-                let parent_of =
-                    |spawn: &crate::registry::Spawn| match (spawn.parent, spawn.parent_location) {
-                        (parent::TEST_BODY, _) => (Parent::TestBody, None),
-                        (id, Some(spawn_site)) if id != parent::OUTSIDE => {
-                            let record = table.get(id);
-                            let alive = record.is_some();
-                            (
-                                Parent::Task {
-                                    id,
-                                    spawn_site,
-                                    alive,
-                                },
-                                record,
-                            )
-                        }
-                        _ => (Parent::Outside, None),
-                    };
-                let (parent, mut up) = parent_of(&s);
-                let mut ancestors = Vec::new();
-                while let Some(record) = up.filter(|_| ancestors.len() < MAX_ANCESTORS) {
-                    let (p, next) = parent_of(&record.spawn);
-                    ancestors.push(p);
-                    up = next;
-                }
-                let polls = r.poll_edges.div_ceil(2);
-                let running = r.poll_edges % 2 == 1;
-                let age = ticks(now.saturating_sub(s.spawned));
-                let idle = match (running, polls) {
-                    (true, _) => Duration::ZERO,
-                    (false, 0) => age,
-                    (false, _) => ticks(now.saturating_sub(r.poll_ended)),
-                };
-                #[cfg(feature = "tracing")]
-                let wakes = crate::layer::lookup(r.id);
-                #[cfg(not(feature = "tracing"))]
-                let wakes: Option<()> = None;
-                #[cfg(feature = "tracing")]
-                let (name, wakers, scheduled, never_wakes) = match &wakes {
-                    Some(w) => (
-                        w.name.as_deref().map(str::to_owned),
-                        Some(w.wakers()),
-                        !running && w.woken(),
-                        !running && polls > 0 && w.wakers() == 0 && !w.woken(),
-                    ),
-                    None => (None, None, false, false),
-                };
-                #[cfg(not(feature = "tracing"))]
-                let (name, wakers, scheduled, never_wakes) = (None, wakes.map(|_| 0), false, false);
-                TaskInfo {
-                    id: r.id,
-                    spawn_site: Some(s.location),
-                    parent,
-                    ancestors,
-                    age,
-                    running,
-                    scheduled,
-                    polls,
-                    idle,
-                    busy: ticks(r.busy),
-                    name,
-                    wakers,
-                    never_wakes,
-                    since_baseline: s.generation == generation,
-                    waiting: Default::default(),
-                    chain: s.chain,
-                }
-            })
-            .collect()
-    }
-
-    #[cfg(not(tokio_unstable))]
-    fn tasks(&self, _keep: impl Fn(&()) -> bool) -> Vec<TaskInfo> {
-        Vec::new()
+    /// What is alive now since the baseline, minus what the options ignore.
+    fn found(&self, handle: Option<&Handle>) -> Found {
+        let state = &self.state;
+        let candidates = mode::live_tasks(state, &self.data, Which::SinceBaseline);
+        let ignore = state.options.ignore();
+        let leaked = if candidates.is_empty() || ignore.is_empty() {
+            candidates
+        } else {
+            let live = mode::live_tasks(state, &self.data, Which::All);
+            let ignored = ignore.subtree_matches(&live, candidates.iter());
+            candidates
+                .into_iter()
+                .filter(|t| !ignored.contains(&t.id))
+                .collect()
+        };
+        Found {
+            leaked,
+            unidentified: mode::unidentified(state, &self.data, handle),
+            blocking: handle.and_then(|h| self.blocking_in_flight(h)).unwrap_or(0),
+        }
     }
 }
 
-/// How far up the task tree a report follows a task's lineage.
-#[cfg(tokio_unstable)]
-const MAX_ANCESTORS: usize = 8;
-
-/// What a check found: tasks with detail, or only a count in count mode.
-#[cfg(tokio_unstable)]
-type Leaked = Vec<TaskInfo>;
-#[cfg(not(tokio_unstable))]
-type Leaked = usize;
-
-#[cfg(tokio_unstable)]
-fn is_empty(leaked: &Leaked) -> bool {
-    leaked.is_empty()
+/// What a check found still alive.
+struct Found {
+    leaked: Vec<TaskInfo>,
+    unidentified: usize,
+    blocking: usize,
 }
 
-#[cfg(not(tokio_unstable))]
-fn is_empty(leaked: &Leaked) -> bool {
-    *leaked == 0
+impl Found {
+    fn is_clean(&self) -> bool {
+        self.leaked.is_empty() && self.unidentified == 0 && self.blocking == 0
+    }
 }
 
-#[cfg(tokio_unstable)]
-fn is_ignored(task: &TaskInfo, ignore: &crate::options::Ignore) -> bool {
-    let by_site = || {
-        let at = task.spawn_site.map(site).unwrap_or_default();
-        ignore.spawn_sites.iter().any(|s| at.contains(s.as_str()))
-    };
-    let by_name = || {
-        let name = task.name.as_deref();
-        ignore.names.iter().any(|n| Some(n.as_str()) == name)
-    };
-    let by_fn = || {
-        !ignore.fns.is_empty()
-            && crate::chain::resolve(task.chain)
-                .iter()
-                .any(|f| ignore.fns.iter().any(|p| f.function.contains(p.as_str())))
-    };
-    by_site() || by_name() || by_fn()
+/// Fails the calling test at `at`, the user's line: prints the panic line
+/// the way the default hook would, then unwinds with `message` as the
+/// payload (what `#[should_panic(expected = ..)]` matches).
+pub(crate) fn fail_at(at: &'static Location<'static>, message: String) -> ! {
+    let thread = std::thread::current();
+    let name = thread.name().unwrap_or("<unnamed>");
+    eprintln!(
+        "\nthread '{name}' panicked at {}:{}:{}:\n{message}",
+        at.file(),
+        at.line(),
+        at.column()
+    );
+    std::panic::resume_unwind(Box::new(message))
 }
 
-/// The current test's tracker, or a panic that says how to get one.
-fn current_or_panic(what: &str) -> Tracker {
-    context::current().unwrap_or_else(|| {
-        panic!(
-            "leakcheck::{what}() found no tracker on this thread: call it from a \
-             #[leakcheck::test] body (or a task of its runtime), or call `{what}` on the \
-             Tracker returned by leakcheck::instrument"
+/// The current test's tracker, or a failure at the caller that says how to get one.
+fn current_or_fail(what: &str, at: &'static Location<'static>) -> Tracker {
+    Tracker::current().unwrap_or_else(|| {
+        fail_at(
+            at,
+            format!(
+                "leakcheck::{what}() found no tracker on this thread: call it from a \
+                 #[leakcheck::test] body (or a task of its runtime), or call `{what}` on the \
+                 Tracker returned by leakcheck::instrument"
+            ),
         )
     })
 }
 
 /// In a `#[leakcheck::test]`: waits up to the grace for every task spawned
-/// since the test started to end, and panics with the [`Report`] if any
-/// survive.
+/// since the test started to end, and fails the test, at the line of this
+/// call, with the [`Report`] if any survive.
 ///
 /// Returns the moment the last task ends; a clean test never waits.
 ///
@@ -616,8 +474,15 @@ fn current_or_panic(what: &str) -> Tracker {
 ///     leakcheck::verify_none().await;
 /// }
 /// ```
-pub async fn verify_none() {
-    current_or_panic("verify_none").verify_none().await
+#[track_caller]
+pub fn verify_none() -> impl Future<Output = ()> + Send {
+    let at = Location::caller();
+    async move {
+        let tracker = current_or_fail("verify_none", at);
+        if let Err(report) = tracker.check(ReportKind::Check { at }).await {
+            fail_at(at, report.to_string());
+        }
+    }
 }
 
 /// Like [`verify_none`], but returns the [`Report`] instead of panicking
@@ -632,6 +497,12 @@ pub async fn verify_none() {
 ///     stuck.abort();
 /// }
 /// ```
-pub async fn find_leaks() -> Result<(), Report> {
-    current_or_panic("find_leaks").find_leaks().await
+#[track_caller]
+pub fn find_leaks() -> impl Future<Output = Result<(), Report>> + Send {
+    let at = Location::caller();
+    async move {
+        current_or_fail("find_leaks", at)
+            .check(ReportKind::Check { at })
+            .await
+    }
 }

@@ -6,8 +6,8 @@
 
 use std::time::{Duration, Instant};
 
-use leakcheck::__private::{bench_instrument, Mode};
 use leakcheck::Tracker;
+use leakcheck::{Capture, Options};
 use tokio::runtime::{Builder, Runtime};
 
 /// Tasks spawned before the driver awaits them all.
@@ -52,11 +52,11 @@ pub enum Variant {
     /// Four empty hooks, no leakcheck: what tokio's hook dispatch costs
     /// by itself, the floor under any hook-based tracker.
     EmptyHooks,
-    /// leakcheck with `Mode::SpawnSites`.
+    /// leakcheck with `Capture::SpawnSites`.
     Sites,
-    /// leakcheck with `Mode::SpawnSitesAndPolls`.
+    /// leakcheck with `Capture::Polls`.
     SitesPolls,
-    /// leakcheck with `Mode::CallChains` (everything, as `#[leakcheck::test]`).
+    /// leakcheck with `Capture::CallChains` (everything, as `#[leakcheck::test]`).
     Chains,
 }
 
@@ -79,12 +79,12 @@ impl Variant {
         }
     }
 
-    fn mode(self) -> Option<Mode> {
+    fn capture(self) -> Option<Capture> {
         match self {
             Variant::Plain | Variant::EmptyHooks => None,
-            Variant::Sites => Some(Mode::SpawnSites),
-            Variant::SitesPolls => Some(Mode::SpawnSitesAndPolls),
-            Variant::Chains => Some(Mode::CallChains),
+            Variant::Sites => Some(Capture::SpawnSites),
+            Variant::SitesPolls => Some(Capture::Polls),
+            Variant::Chains => Some(Capture::CallChains),
         }
     }
 }
@@ -108,8 +108,8 @@ impl Bench {
                 .on_after_task_poll(|_| {});
         }
         let tracker = variant
-            .mode()
-            .map(|mode| bench_instrument(&mut builder, mode));
+            .capture()
+            .map(|capture| Options::new().capture(capture).instrument(&mut builder));
         let rt = builder.build().expect("build runtime");
         let bench = Bench { rt, tracker };
         bench.self_check(variant);

@@ -5,8 +5,26 @@ use std::time::Duration;
 use syn::spanned::Spanned;
 use syn::{Expr, Lit, LitStr};
 
-use crate::args::Flavor;
-use crate::keys::Key;
+use super::keys::Key;
+
+/// The runtime flavor, as the harness's `Flavor` spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Flavor {
+    CurrentThread,
+    MultiThread,
+    Local,
+}
+
+impl Flavor {
+    /// The string the attribute takes for this flavor.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Flavor::CurrentThread => "current_thread",
+            Flavor::MultiThread => "multi_thread",
+            Flavor::Local => "local",
+        }
+    }
+}
 
 /// Looks through the invisible groups `macro_rules!` wraps around `$x:expr`.
 pub(crate) fn ungroup(mut expr: &Expr) -> &Expr {

@@ -1,0 +1,206 @@
+//! What tokio's own tracing instrumentation tells about tasks: names,
+//! wakers (so "never wakes"), and pending timers (so "next wake in").
+//!
+//! With tokio's `tracing` feature (and `--cfg tokio_unstable`), every task
+//! gets a `runtime.spawn` span carrying `task.id` and `task.name`, entered
+//! around each poll; every clone, drop and wake of a task's waker is an
+//! event naming that span; and every `Sleep` is a `runtime.resource` span
+//! whose arming and polling are events. This layer keeps, per live task,
+//! what those say.
+
+mod fields;
+mod tasks;
+mod timers;
+
+use std::sync::{Arc, OnceLock};
+
+use tracing::span::{Attributes, Id};
+use tracing::{Event, Metadata, Subscriber};
+use tracing_subscriber::filter::{filter_fn, Filtered};
+use tracing_subscriber::layer::{Context, Layer};
+use tracing_subscriber::registry::LookupSpan;
+
+use fields::Fields;
+use tasks::Seen;
+use timers::Timer;
+
+/// What the layer knows of one live task.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Facts {
+    pub(crate) name: Option<Arc<str>>,
+    /// Wakers of the task alive anywhere.
+    pub(crate) wakers: usize,
+    /// Woken since its last poll began: scheduled to run.
+    pub(crate) woken: bool,
+    /// When its next armed timer fires, from now.
+    pub(crate) next_wake: Option<std::time::Duration>,
+}
+
+/// What the layer knows of task `task`, if it saw it spawn.
+pub(crate) fn facts(task: u64) -> Option<Facts> {
+    let seen = tasks::lookup(task)?;
+    Some(Facts {
+        name: seen.name.clone(),
+        wakers: seen.wakers(),
+        woken: seen.woken(),
+        next_wake: timers::next_wake(task),
+    })
+}
+
+/// The layer itself; see [`layer`].
+#[derive(Debug, Default)]
+pub struct TaskLayer {
+    _private: (),
+}
+
+/// Stored in each task span's extensions.
+struct SpanTask {
+    task: u64,
+    seen: Arc<Seen>,
+}
+
+fn interesting(meta: &Metadata<'_>) -> bool {
+    matches!(
+        (meta.is_span(), meta.name(), meta.target()),
+        (true, "runtime.spawn", "tokio::task")
+            | (true, "runtime.resource", _)
+            | (false, _, "tokio::task::waker")
+            | (
+                false,
+                _,
+                "runtime::resource::state_update" | "runtime::resource::poll_op"
+            )
+    )
+}
+
+/// A `tracing` layer that gives leakcheck task names, "never wakes" and
+/// "next wake in".
+///
+/// `#[leakcheck::test]` installs it as the global subscriber when the
+/// `tracing` feature is on and no global subscriber is set. If your tests or
+/// service set their own subscriber, add this layer to it, and set yours
+/// before the first `#[leakcheck::test]` runs: once leakcheck's is in place,
+/// a later `set_global_default` (or `tracing_subscriber::fmt::init()`) fails.
+/// It only looks at tokio's task and timer spans and waker events (a
+/// per-layer filter), so it changes nothing for your other layers.
+///
+/// ```
+/// use tracing_subscriber::layer::SubscriberExt;
+/// let subscriber = tracing_subscriber::registry().with(leakcheck::layer());
+/// let _guard = tracing::subscriber::set_default(subscriber);
+/// ```
+pub fn layer<S>(
+) -> Filtered<TaskLayer, impl tracing_subscriber::layer::Filter<S> + Send + Sync + 'static, S>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    TaskLayer::default().with_filter(filter_fn(interesting))
+}
+
+/// Installs `registry().with(layer())` as the global subscriber, unless one
+/// is already set (then the user's subscriber needs [`layer`] added).
+pub(crate) fn install_default() {
+    static ONCE: OnceLock<()> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        use tracing_subscriber::layer::SubscriberExt;
+        if !tracing::dispatcher::has_been_set() {
+            let _ = tracing::subscriber::set_global_default(
+                tracing_subscriber::registry().with(layer()),
+            );
+        }
+    });
+}
+
+impl<S> Layer<S> for TaskLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else {
+            return;
+        };
+        let mut fields = Fields::default();
+        attrs.record(&mut fields);
+        if attrs.metadata().name() == "runtime.resource" {
+            if fields.kind.as_deref() == Some("timer") {
+                span.extensions_mut().insert(Timer::created());
+            }
+            return;
+        }
+        let Some(task) = fields.task else {
+            return;
+        };
+        let seen = Arc::new(Seen::named(fields.name));
+        tasks::insert(task, seen.clone());
+        span.extensions_mut().insert(SpanTask { task, seen });
+    }
+
+    fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
+        if let Some(t) = ctx.span(id).as_ref().and_then(|s| task_of(s)) {
+            t.0.entered();
+            timers::entered(t.1);
+        }
+    }
+
+    fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
+        if let Some(t) = ctx.span(id).as_ref().and_then(|s| task_of(s)) {
+            timers::exited(t.1);
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        let mut fields = Fields::default();
+        event.record(&mut fields);
+        if event.metadata().target() == "tokio::task::waker" {
+            // here `task.id` is the task's tracing span id
+            let (Some(span_id), Some(op)) = (fields.task, fields.op) else {
+                return;
+            };
+            let span = ctx.span(&Id::from_u64(span_id));
+            if let Some((seen, _)) = span.as_ref().and_then(|s| task_of(s)) {
+                seen.waker(op);
+            }
+            return;
+        }
+        // a timer event: the timer is the root of the event's span scope
+        let Some(root) = ctx
+            .event_scope(event)
+            .and_then(|scope| scope.from_root().next())
+        else {
+            return;
+        };
+        let Some(timer) = root.extensions().get::<Arc<Timer>>().cloned() else {
+            return;
+        };
+        if let Some(d) = fields.duration {
+            timer.armed(timers::duration(d, fields.unit.as_deref()));
+        } else if let (Some("poll_elapsed"), Some(ready)) =
+            (fields.op_name.as_deref(), fields.is_ready)
+        {
+            timer.polled(ready);
+        }
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(&id) else {
+            return;
+        };
+        let extensions = span.extensions();
+        if let Some(t) = extensions.get::<SpanTask>() {
+            tasks::remove(t.task);
+        }
+        if let Some(timer) = extensions.get::<Arc<Timer>>() {
+            timer.closed();
+        }
+    }
+}
+
+/// The task behind a `runtime.spawn` span: what the layer knows, and its id.
+fn task_of<S>(span: &tracing_subscriber::registry::SpanRef<'_, S>) -> Option<(Arc<Seen>, u64)>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    let extensions = span.extensions();
+    let t = extensions.get::<SpanTask>()?;
+    Some((t.seen.clone(), t.task))
+}

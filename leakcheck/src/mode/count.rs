@@ -1,0 +1,51 @@
+//! Count mode: no `--cfg tokio_unstable`, so no task hooks. Leaks are
+//! counted with tokio's stable `num_alive_tasks`.
+
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::Arc;
+
+use tokio::runtime::{Builder, Handle};
+
+use super::Which;
+use crate::capture::Capture;
+use crate::metrics;
+use crate::snapshot::TaskInfo;
+use crate::state::State;
+
+/// Tasks have no identities here: checks poll the count on a backoff.
+pub(crate) const IDENTITIES: bool = false;
+
+/// The live-task count when the baseline was taken.
+pub(crate) struct Data {
+    alive_baseline: AtomicUsize,
+}
+
+impl Data {
+    pub(crate) fn new(_: Capture) -> Data {
+        Data {
+            alive_baseline: AtomicUsize::new(0),
+        }
+    }
+}
+
+/// No hooks to install without `--cfg tokio_unstable`.
+pub(crate) fn install(_: &mut Builder, _: &Arc<State>, _: &Arc<Data>) {}
+
+pub(crate) fn set_baseline(_: &State, data: &Data, handle: Option<&Handle>) {
+    let alive = handle.map_or(0, |h| metrics::read(h).alive);
+    data.alive_baseline.store(alive, SeqCst);
+}
+
+/// Reads tokio's metrics, so only from inside the runtime; 0 elsewhere.
+pub(crate) fn live_count(_: &Data) -> usize {
+    Handle::try_current().map_or(0, |h| metrics::read(&h).alive)
+}
+
+pub(crate) fn live_tasks(_: &State, _: &Data, _: Which) -> Vec<TaskInfo> {
+    Vec::new()
+}
+
+pub(crate) fn unidentified(_: &State, data: &Data, handle: Option<&Handle>) -> usize {
+    let alive = handle.map_or(0, |h| metrics::read(h).alive);
+    alive.saturating_sub(data.alive_baseline.load(SeqCst))
+}

@@ -1,0 +1,34 @@
+//! The one seam between the two ways leakcheck can observe tasks.
+//!
+//! With `--cfg tokio_unstable` ([`hooks`]), tokio's task hooks feed a table
+//! of live tasks with spawn sites, parents, poll state and call chains.
+//! Without it ([`count`], "count mode"), only tokio's stable live-task count
+//! is available: a leak is known by number, not by identity. Both expose the
+//! same items, so the rest of the crate has no `cfg` for this.
+//!
+//! Each mode provides:
+//! - `Data`: what a tracker keeps in this mode, and `Data::new(Capture)`;
+//! - `install(builder, state, data)`: hooks the runtime up;
+//! - `set_baseline(state, data, handle)`: remembers what is alive now;
+//! - `live_count(data)`, `live_tasks(state, data, which)`: what is alive;
+//! - `unidentified(state, data, handle)`: leaked tasks known only by count;
+//! - `IDENTITIES`: whether tasks are known one by one.
+
+#[cfg(tokio_unstable)]
+mod hooks;
+#[cfg(tokio_unstable)]
+pub(crate) use hooks::*;
+
+#[cfg(not(tokio_unstable))]
+mod count;
+#[cfg(not(tokio_unstable))]
+pub(crate) use count::*;
+
+/// Which live tasks [`live_tasks`] returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Which {
+    /// Every live task.
+    All,
+    /// Only those spawned after the baseline.
+    SinceBaseline,
+}

@@ -1,0 +1,83 @@
+//! What a report can show in each build profile. CI runs this file in the
+//! dev profile and in two release profiles (`.ci/run`):
+//!
+//! - `release-nodebug` (`debug = false`): no file:line anywhere; the report
+//!   says so instead of blaming the task dump, and keeps internals out;
+//! - `release-lines` (`debug = "line-tables-only"`): inlined frames carry
+//!   short names, so internals are recognised by their file.
+#![cfg(tokio_unstable)]
+
+use leakcheck_tests::{assert_contains, assert_lacks, call_chain, leak_report, Flavor, Source};
+use tokio::sync::mpsc;
+
+const SRC: Source = Source::new(file!(), include_str!("profiles.rs"));
+
+#[inline(never)]
+fn start_listener(rx: mpsc::Receiver<u8>) {
+    tokio::spawn(listen(rx)); // leak:listener
+}
+
+#[inline(never)]
+async fn listen(mut rx: mpsc::Receiver<u8>) {
+    while rx.recv().await.is_some() {}
+}
+
+/// Frames that are tokio's, std's, libtest's or leakcheck's own.
+fn internal(frame: &str) -> bool {
+    let file = frame.split(" at ").nth(1).unwrap_or("");
+    ["tokio::", "std::", "core::", "leakcheck::", "test::run"]
+        .iter()
+        .any(|p| frame.starts_with(p))
+        || ["tokio-1.", "leakcheck/src/", "rust/library/"]
+            .iter()
+            .any(|p| file.starts_with(p))
+}
+
+#[test]
+fn reports_say_what_this_build_can_show() {
+    let (tx, rx) = mpsc::channel(1);
+    let report = leak_report(Flavor::CurrentThread, 50, async move {
+        start_listener(rx);
+        tokio::task::yield_now().await;
+    });
+    drop(tx);
+    assert_contains(
+        &report,
+        &format!("── 1 task {}", SRC.spawned_at("// leak:listener")),
+    );
+    let chain = call_chain(&report);
+    assert!(
+        chain.iter().all(|f| !internal(f)),
+        "internals left in:\n{report}"
+    );
+    assert!(
+        chain.len() <= 8,
+        "a short chain of the user's frames:\n{report}"
+    );
+    let with_lines = chain.iter().any(|f| f.contains(" at tests/profiles.rs:"));
+    if with_lines {
+        assert_lacks(&report, "this binary has no debug info");
+    } else {
+        assert_contains(
+            &report,
+            "note: call chains show functions without file:line",
+        );
+    }
+    if cfg!(target_os = "linux") {
+        // a task parked on `recv` is always traceable: with line tables the
+        // trace names it, without them the report says why it cannot
+        assert_lacks(
+            &report,
+            "it waits on something tokio's task dump cannot see",
+        );
+        let waiting: Vec<&str> = report
+            .lines()
+            .skip_while(|l| l.trim() != "waiting at:")
+            .take_while(|l| !l.contains("call chain"))
+            .collect();
+        assert!(
+            waiting.iter().any(|l| l.contains("recv")),
+            "the trace names what it waits on:\n{report}"
+        );
+    }
+}

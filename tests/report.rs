@@ -1,0 +1,386 @@
+//! What real code showed about reports, one test per finding: the root
+//! cause first (a tree), ignoring a root ignores its subtree, crate-wide
+//! settings with a bad key, timers, mid-test checks, the once-only
+//! multi_thread note, and stable `select!`/`join!` trees.
+#![cfg(tokio_unstable)]
+
+use std::future::pending;
+use std::time::Duration;
+
+use leakcheck::__private::TestConfig;
+use leakcheck_tests::{
+    assert_contains, assert_headline, assert_lacks, config, group_lines, leak_report, run, Flavor,
+    Source,
+};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+const SRC: Source = Source::new(file!(), include_str!("report.rs"));
+
+const GRACE_MS: u64 = 100;
+
+/// `text` as a `&'static str`, for a [`TestConfig`] built at run time.
+fn leak(text: String) -> &'static str {
+    Box::leak(text.into_boxed_str())
+}
+
+// ── 1. Root cause first ─────────────────────────────────────────────────────
+
+/// A server task that spawns one parked task per "connection".
+#[inline(never)]
+fn start_server(connections: usize) -> JoinHandle<()> {
+    tokio::spawn(serve(connections)) // leak:server
+}
+
+async fn serve(connections: usize) {
+    for _ in 0..connections {
+        tokio::spawn(pending::<()>()); // leak:connection
+    }
+    pending::<()>().await;
+}
+
+fn check_tree(report: &str) {
+    assert_headline(report, 4);
+    let groups = group_lines(report);
+    assert_eq!(groups.len(), 1, "one root group:\n{report}");
+    assert!(
+        groups[0].starts_with(&format!("── 1 task {}", SRC.spawned_at("// leak:server"))),
+        "the server, the root cause, comes first:\n{report}"
+    );
+    let nested = format!("   └── 3 tasks {}", SRC.spawned_at("// leak:connection"));
+    let child = report.lines().find(|l| l.starts_with(&nested));
+    let child = child.unwrap_or_else(|| panic!("connections nested under it:\n{report}"));
+    assert!(child.ends_with(" (above)"), "{report}");
+    let hint = format!(
+        "ignore_spawn_site = \"{}\"",
+        SRC.site("// leak:server").trim_end_matches(':')
+    );
+    assert_contains(report, &hint);
+}
+
+#[test]
+fn the_root_cause_is_printed_first_current_thread() {
+    check_tree(&leak_report(Flavor::CurrentThread, GRACE_MS, async {
+        start_server(3);
+    }));
+}
+
+#[test]
+fn the_root_cause_is_printed_first_multi_thread() {
+    check_tree(&leak_report(Flavor::MultiThread, GRACE_MS, async {
+        start_server(3);
+    }));
+}
+
+// ── 2. Ignoring a root ignores its subtree ──────────────────────────────────
+
+/// The server again, but named, for `ignore_name`.
+fn start_named_server() -> JoinHandle<()> {
+    tokio::task::Builder::new()
+        .name("test-server")
+        .spawn(serve(2))
+        .unwrap()
+}
+
+/// Spawns two children that outlive it, then ends.
+fn start_short_lived_parent() -> JoinHandle<()> {
+    let spawn_children = async {
+        tokio::spawn(pending::<()>());
+        tokio::spawn(pending::<()>());
+    };
+    tokio::spawn(spawn_children) // leak:short-parent
+}
+
+fn ignoring(sites: &[String], fns: &[&'static str], names: &[&'static str]) -> TestConfig {
+    let sites: Vec<&'static str> = sites.iter().map(|s| leak(s.clone())).collect();
+    TestConfig {
+        ignore_spawn_sites: Box::leak(sites.into_boxed_slice()),
+        ignore_fns: Box::leak(fns.to_vec().into_boxed_slice()),
+        ignore_names: Box::leak(names.to_vec().into_boxed_slice()),
+        ..config(Flavor::CurrentThread, GRACE_MS)
+    }
+}
+
+#[test]
+fn ignore_spawn_site_of_the_root_takes_its_subtree() {
+    let site = SRC.site("// leak:server");
+    let outcome = run(ignoring(&[site], &[], &[]), async {
+        start_server(2);
+        tokio::task::yield_now().await;
+    });
+    assert_eq!(outcome, Ok(()));
+}
+
+#[test]
+fn ignore_fn_of_the_root_takes_its_subtree() {
+    // the connections' own call chains run through `serve`, not `start_server`
+    let outcome = run(ignoring(&[], &["report::start_server"], &[]), async {
+        start_server(2);
+        tokio::task::yield_now().await;
+    });
+    assert_eq!(outcome, Ok(()));
+}
+
+#[test]
+fn ignore_name_of_the_root_takes_its_subtree() {
+    let outcome = run(ignoring(&[], &[], &["test-server"]), async {
+        start_named_server();
+        tokio::task::yield_now().await;
+    });
+    assert_eq!(outcome, Ok(()));
+}
+
+#[test]
+fn ignoring_a_parent_that_ended_still_takes_its_children() {
+    let site = SRC.site("// leak:short-parent");
+    let outcome = run(ignoring(&[site], &[], &[]), async {
+        start_short_lived_parent().await.unwrap();
+    });
+    assert_eq!(outcome, Ok(()));
+}
+
+#[test]
+fn without_the_ignore_the_children_of_an_ended_parent_leak() {
+    let report = leak_report(Flavor::CurrentThread, GRACE_MS, async {
+        start_short_lived_parent().await.unwrap();
+    });
+    assert_headline(&report, 2);
+    assert_contains(&report, "which has ended: this task outlived its parent");
+}
+
+// ── 3. Crate-wide settings ──────────────────────────────────────────────────
+
+/// A crate directory holding `leakcheck.toml` with `text`.
+fn crate_with_settings(text: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "leakcheck-settings-{}-{}",
+        std::process::id(),
+        text.len()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("Cargo.lock"), "").unwrap(); // the search stops here
+    std::fs::write(dir.join("leakcheck.toml"), text).unwrap();
+    dir
+}
+
+#[test]
+fn a_bad_key_in_leakcheck_toml_names_the_file_line_and_key() {
+    let dir = crate_with_settings("grace = \"2s\"\ngrase = \"3s\"\n");
+    let config = TestConfig {
+        manifest_dir: Some(leak(dir.display().to_string())),
+        ..config(Flavor::CurrentThread, GRACE_MS)
+    };
+    let message = run(config, async {}).unwrap_err();
+    assert_contains(
+        &message,
+        &format!("{}", dir.join("leakcheck.toml").display()),
+    );
+    assert_contains(&message, "line 2");
+    assert_contains(&message, "unknown field `grase`");
+    assert_contains(&message, "`grace`");
+}
+
+#[test]
+fn leakcheck_toml_ignores_apply_to_the_test() {
+    let dir = crate_with_settings("[tests.report]\nignore_fn = \"report::start_server\"\n");
+    let config = TestConfig {
+        manifest_dir: Some(leak(dir.display().to_string())),
+        target: Some("report"),
+        ..config(Flavor::CurrentThread, GRACE_MS)
+    };
+    let outcome = run(config, async {
+        start_server(1);
+        tokio::task::yield_now().await;
+    });
+    assert_eq!(outcome, Ok(()));
+}
+
+// ── 4. Timers ───────────────────────────────────────────────────────────────
+
+#[cfg(target_os = "linux")] // the suite turns on `tracing` there
+#[leakcheck::test(grace = "50ms")]
+async fn a_task_waiting_on_a_timer_says_when_it_wakes() {
+    let sleeper = tokio::spawn(tokio::time::sleep(Duration::from_secs(30)));
+    let ticker = tokio::spawn(async {
+        let mut every = tokio::time::interval(Duration::from_secs(45));
+        loop {
+            every.tick().await;
+        }
+    });
+    let report = leakcheck::find_leaks().await.unwrap_err().to_string();
+    let wake = |task: &JoinHandle<()>| {
+        let headline = format!("task {} [", task.id());
+        let group: String = report
+            .split("\n──")
+            .find(|g| g.contains(&headline))
+            .unwrap_or_else(|| panic!("no group for {headline}:\n{report}"))
+            .to_owned();
+        let line = group.lines().find(|l| l.contains("next wake in "));
+        let line = line.unwrap_or_else(|| panic!("no wake line:\n{report}"));
+        let secs = line
+            .split("next wake in ")
+            .nth(1)
+            .unwrap()
+            .split('s')
+            .next()
+            .unwrap();
+        secs.parse::<f64>().unwrap()
+    };
+    assert!((29.0..=30.0).contains(&wake(&sleeper)), "{report}");
+    assert!((44.0..=45.0).contains(&wake(&ticker)), "{report}");
+    assert_contains(&report, "it may end on its own");
+    sleeper.abort();
+    ticker.abort();
+}
+
+// ── 8. Mid-test checks point at the caller ─────────────────────────────────
+
+/// Run only as a child process by the test below.
+#[leakcheck::test(grace = "20ms")]
+#[ignore = "run by a_failed_mid_test_check_points_at_the_callers_line"]
+async fn mid_test_check_probe() {
+    let _parked = tokio::spawn(pending::<()>());
+    leakcheck::verify_none().await; // check:mid-test
+}
+
+#[test]
+fn a_failed_mid_test_check_points_at_the_callers_line() {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "mid_test_check_probe",
+            "--ignored",
+            "--nocapture",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the probe must fail:\n{stderr}");
+    let at = SRC.site("// check:mid-test");
+    assert_contains(&stderr, &format!("panicked at {at}"));
+    assert_contains(
+        &stderr,
+        "leaked by `report::mid_test_check_probe`: alive at this check (",
+    );
+    assert_contains(&stderr, &format!("({at}"));
+    assert_lacks(&stderr, "after the test body returned");
+}
+
+// ── 9. The multi_thread note, once ──────────────────────────────────────────
+
+#[cfg(target_os = "linux")] // the suite turns on `taskdump` there
+#[test]
+fn the_multi_thread_note_is_printed_once() {
+    let report = leak_report(Flavor::MultiThread, GRACE_MS, async {
+        tokio::spawn(pending::<()>()); // leak:mt-one
+        tokio::spawn(async { pending::<()>().await }); // leak:mt-two
+    });
+    assert_eq!(group_lines(&report).len(), 2, "{report}");
+    assert_eq!(
+        report
+            .matches("tokio's task dump is not taken on multi_thread")
+            .count(),
+        1,
+        "{report}"
+    );
+    assert_contains(
+        &report,
+        "\nnote: no await traces: tokio's task dump is not taken",
+    );
+}
+
+// ── 10. select! and join! as stable branches ───────────────────────────────
+
+async fn wait_recv(rx: &mut mpsc::Receiver<u8>) {
+    rx.recv().await; // branch:recv
+}
+
+async fn wait_sleep() {
+    tokio::time::sleep(Duration::from_secs(30)).await; // branch:sleep
+}
+
+/// The "waiting at" block of the report's first group.
+fn waiting_block(report: &str) -> String {
+    let lines: Vec<&str> = report
+        .lines()
+        .skip_while(|l| l.trim() != "waiting at:")
+        .skip(1)
+        .take_while(|l| l.starts_with("       "))
+        .collect();
+    lines.join("\n")
+}
+
+#[cfg(target_os = "linux")] // the suite turns on `taskdump` there
+#[leakcheck::test(grace = "20ms")]
+async fn join_branches_print_as_a_tree_in_source_order() {
+    let (_tx, mut rx) = mpsc::channel::<u8>(1);
+    let task = tokio::spawn(async move {
+        tokio::join!(wait_recv(&mut rx), wait_sleep()); // await:join
+    });
+    let first = leakcheck::find_leaks().await.unwrap_err().to_string();
+    let second = leakcheck::find_leaks().await.unwrap_err().to_string();
+    let (a, b) = (waiting_block(&first), waiting_block(&second));
+    assert_eq!(a, b, "the same tree every time:\n{first}\n{second}");
+    let lines: Vec<&str> = a.lines().map(str::trim).collect();
+    assert!(lines[0].contains(&SRC.site("// await:join")), "{first}");
+    let recv = lines
+        .iter()
+        .position(|l| l.contains(&SRC.site("// branch:recv")));
+    let sleep = lines
+        .iter()
+        .position(|l| l.contains(&SRC.site("// branch:sleep")));
+    assert!(recv.is_some() && sleep.is_some(), "both branches:\n{first}");
+    assert!(recv < sleep, "branches in source order:\n{first}");
+    assert!(lines.iter().any(|l| l.starts_with("├─ ")), "{first}");
+    assert!(lines.iter().any(|l| l.starts_with("└─ ")), "{first}");
+    task.abort();
+}
+
+#[cfg(target_os = "linux")] // the suite turns on `taskdump` there
+#[leakcheck::test(grace = "20ms")]
+async fn select_branches_are_stable_across_dumps() {
+    let (_tx, mut rx) = mpsc::channel::<u8>(1);
+    let task = tokio::spawn(async move {
+        tokio::select! {
+            _ = rx.recv() => {}
+            _ = tokio::time::sleep(Duration::from_secs(30)) => {}
+        }
+    });
+    let mut trees = Vec::new();
+    for _ in 0..4 {
+        let report = leakcheck::find_leaks().await.unwrap_err().to_string();
+        trees.push(waiting_block(&report));
+    }
+    assert!(trees.windows(2).all(|w| w[0] == w[1]), "{trees:#?}");
+    assert!(trees[0].contains("Receiver<T>::recv"), "{}", trees[0]);
+    assert!(
+        trees[0].contains("tokio::time::sleep::Sleep"),
+        "{}",
+        trees[0]
+    );
+    task.abort();
+}
+
+/// Run only as a child process, with a bad `LEAKCHECK_GRACE`.
+#[leakcheck::test]
+#[ignore = "run by a_bad_leakcheck_grace_fails_at_the_start_naming_the_variable"]
+async fn bad_grace_probe() {
+    panic!("the body must not run with a bad LEAKCHECK_GRACE");
+}
+
+#[test]
+fn a_bad_leakcheck_grace_fails_at_the_start_naming_the_variable() {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "bad_grace_probe", "--ignored"])
+        .env("LEAKCHECK_GRACE", "soon")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "the probe must fail:\n{stdout}");
+    assert_contains(
+        &stdout,
+        "leakcheck: LEAKCHECK_GRACE=\"soon\" is not a duration",
+    );
+    assert_contains(&stdout, "such as `500ms` or `2s`");
+    assert_lacks(&stdout, "the body must not run");
+}
