@@ -25,18 +25,11 @@ use proc_macro::TokenStream;
 /// parameters that returns `()` or a `Result`. Other attributes
 /// (`#[should_panic]`, `#[ignore]`, doc comments, lint levels) are kept.
 ///
-/// | argument | values | default |
-/// |---|---|---|
-/// | `flavor` | `"current_thread"`, `"multi_thread"` or `"local"` | `"current_thread"` |
-/// | `worker_threads` | an integer ≥ 1, with `flavor = "multi_thread"` only | tokio's default |
-/// | `start_paused` | `true` or `false`, not with `flavor = "multi_thread"` | `false` |
-/// | `unhandled_panic` | `"ignore"` or `"shutdown_runtime"`, not with `flavor = "multi_thread"` | `"ignore"` |
-/// | `crate` | the path of the `leakcheck` crate, for a renamed dependency | `::leakcheck` |
-/// | `grace` | how long tasks may take to end after the body returns, e.g. `"500ms"`, `"2s"` | `LEAKCHECK_GRACE`, else `1s` |
-/// | `max_tasks` | an integer ≥ 1: fail if more spawned tasks were ever alive at once | no limit |
-/// | `ignore_spawn_site` | a string or an array of strings: ignore tasks whose spawn site contains one | none |
-/// | `ignore_fn` | a string or an array of strings: ignore tasks with a matching function in their spawn call chain | none |
-/// | `ignore_name` | a string or an array of strings: ignore tasks with one of these names | none |
+#[doc = include_str!("arguments.md")]
+///
+/// The same keys in `leakcheck.toml`, next to your `Cargo.toml`, set them
+/// for a whole crate (top level) or one test target (`[tests.<target>]`);
+/// a test's own arguments win, and ignore rules add up.
 ///
 /// Each argument may appear once. leakcheck brings its own tokio, so `crate`
 /// names the `leakcheck` crate, never tokio.

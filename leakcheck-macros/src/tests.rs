@@ -223,3 +223,12 @@ fn signature_errors_keep_the_function() {
         "{out}"
     );
 }
+
+#[test]
+fn the_argument_table_lists_every_key() {
+    let table = include_str!("arguments.md");
+    for key in crate::args::Key::ALL {
+        let row = format!("| `{}` |", key.name());
+        assert!(table.contains(&row), "arguments.md lacks {row}");
+    }
+}

@@ -48,16 +48,30 @@
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `macros` | on | `#[leakcheck::test]` |
-//! | `taskdump` | off | where each leaked task waits (its await chain), from tokio's task dumps; Linux, current_thread runtimes |
-//! | `tracing` | off | task names and the "never wakes" flag, from tokio's tracing instrumentation |
+//! | `taskdump` | off | where each leaked task waits (its await tree), from tokio's task dumps; Linux, current_thread runtimes; tokio ≥ 1.48 |
+//! | `tracing` | off | task names, "never wakes" and "next wake in", from tokio's tracing instrumentation ([`layer`]) |
 //!
-//! # Environment
+//! leakcheck needs tokio 1.46.1 or newer (1.48 with `taskdump`).
 //!
-//! | variable | meaning | default |
-//! |---|---|---|
-//! | `LEAKCHECK_GRACE` | how long to wait for tasks to end, e.g. `250ms`, `2s` | `1s` |
+//! # Settings for a whole crate
 //!
-//! An invalid value is an error that names the variable.
+//! `leakcheck.toml` next to the crate's `Cargo.toml` (or in a parent
+//! directory up to the workspace root) sets the test attribute's `grace`,
+//! `max_tasks` and ignore rules for every test of the crate, or for one test
+//! target in a `[tests.<target>]` table:
+//!
+//! ```toml
+//! grace = "2s"
+//! ignore_fn = ["my_pool::reaper"]  # the pool's reaper ends at its next tick
+//!
+//! [tests.pool]                     # tests/pool.rs only
+//! grace = "31s"
+//! ```
+//!
+//! `LEAKCHECK_GRACE` (e.g. `250ms`, `2s`) overrides the grace of every check,
+//! for a slow CI machine. A test's own arguments win over both; ignore rules
+//! add up. A bad key or value fails the test at its start with a message
+//! that names the file (or variable), the line and the key.
 #![warn(
     missing_docs,
     missing_debug_implementations,
@@ -102,20 +116,6 @@ pub use site::SpawnSite;
 pub use snapshot::{AwaitNode, AwaitTrace, Parent, Snapshot, TaskInfo, TaskState};
 pub use tracker::{find_leaks, instrument, verify_none, Tracker};
 
-/// Runs an async test on an instrumented runtime and fails it if any task
-/// the body spawned outlives the body.
-///
-/// Accepts everything `#[tokio::test]` accepts (`flavor`, `worker_threads`,
-/// `start_paused`, `unhandled_panic`, `crate`) plus:
-///
-/// | argument | meaning |
-/// |---|---|
-/// | `grace = "500ms"` | how long tasks may take to end after the body returns (default `1s`, or `LEAKCHECK_GRACE`) |
-/// | `max_tasks = 100` | fail if more than this many spawned tasks were ever alive at once |
-/// | `ignore_spawn_site = "src/metrics.rs"` | ignore tasks whose spawn site contains this text (a string or an array of strings) |
-/// | `ignore_fn = "hyper::client"` | ignore tasks with a matching function in their spawn call chain |
-/// | `ignore_name = "flusher"` | ignore tasks with this name |
-///
 /// ```
 /// #[leakcheck::test(flavor = "multi_thread", worker_threads = 2, grace = "200ms")]
 /// async fn joins_its_workers() {

@@ -15,7 +15,7 @@ use syn::punctuated::Punctuated;
 use syn::{Meta, Token};
 
 use crate::errors::{between, Errors};
-use keys::Key;
+pub(crate) use keys::Key;
 pub(crate) use values::Flavor;
 use values::{boolean, crate_path, flavor, grace, patterns, positive, ungroup, unhandled_panic};
 
