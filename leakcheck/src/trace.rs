@@ -154,8 +154,8 @@ mod dump {
         let below = &frames[..innermost_user.unwrap_or(frames.len())];
         let leaf = below.iter().rev().find(|f| !is_plumbing(f));
         let Some(innermost_user) = innermost_user else {
-            // An optimized build inlines the task's own async fn into
-            // tokio's task root, which the dump cuts off: only the leaf is left.
+            // `tokio::spawn(sleep(..))`, or an optimized build that inlined the
+            // task's own async fn into tokio's task root, which the dump cuts off.
             let name = |f: &Frame| format!("{} ({INLINED_AWAY})", leaf_name(f));
             return leaf
                 .map(|f| Frame::new(&name(f), None, None, None))
@@ -174,8 +174,8 @@ mod dump {
     }
 
     /// Said of a leaf with no user frame above it.
-    const INLINED_AWAY: &str =
-        "the task's own frames were inlined into tokio's by the optimizer and cut from the dump";
+    const INLINED_AWAY: &str = "no frames of your own above it: the task is a tokio future \
+        spawned directly, or the optimizer inlined your frames into tokio's";
 
     /// Frames between a user's await and the tokio future it waits on that
     /// say nothing about what it waits on.

@@ -80,7 +80,8 @@ impl Timer {
     }
 
     /// A poll saw whether it fired (the last `poll_op` of a poll wins).
-    pub(super) fn polled(&self, ready: bool) {
+    pub(super) fn polled(self: &Arc<Self>, ready: bool) {
+        self.move_to(polling_task());
         self.state.lock().armed = !ready;
     }
 
@@ -110,7 +111,9 @@ impl Timer {
     }
 }
 
-/// How long until the next armed timer of `task` fires (zero if one is due).
+/// How long until the next armed timer of `task` fires. A deadline that
+/// has passed while the timer still waits is stale (tokio before 1.54 does
+/// not report an `Interval`'s later deadlines) and says nothing.
 pub(crate) fn next_wake(task: u64) -> Option<Duration> {
     let timers = index().lock().get(&task)?.clone();
     let now = Instant::now();
@@ -120,7 +123,7 @@ pub(crate) fn next_wake(task: u64) -> Option<Duration> {
             let state = t.state.lock();
             state.armed.then_some(state.deadline?)
         })
-        .map(|deadline| deadline.saturating_duration_since(now))
+        .filter_map(|deadline| deadline.checked_duration_since(now))
         .min()
 }
 
