@@ -1,7 +1,10 @@
 //! What real code showed about reports, one test per finding: the root
 //! cause first (a tree), ignoring a root ignores its subtree, crate-wide
-//! settings with a bad key, timers, mid-test checks, the once-only
-//! multi_thread note, and stable `select!`/`join!` trees.
+//! settings with a bad key, timers, a dependency's spawn site, mid-test
+//! checks, the once-only multi_thread note, and stable `select!`/`join!`
+//! trees. Elsewhere: a test file named `test.rs` keeps its frames
+//! (`test.rs`), release builds (`profiles.rs`), the one-line "no frames"
+//! note (`stuck.rs`).
 #![cfg(tokio_unstable)]
 
 use std::future::pending;
@@ -232,6 +235,41 @@ async fn a_ticking_task_says_when_it_wakes() {
     let report = leakcheck::find_leaks().await.unwrap_err().to_string();
     assert!((44.0..=45.0).contains(&next_wake(&report, &ticker)), "{report}");
     ticker.abort();
+}
+
+// ── 5. A dependency's spawn site, short everywhere ─────────────────────────
+
+/// A `tower` buffer: its worker task lives as long as a handle does.
+fn start_buffer() -> tower::buffer::Buffer<u32, futures_ready::Ready> {
+    let service = tower::service_fn(|n: u32| futures_ready::ready(n));
+    tower::buffer::Buffer::new(service, 8)
+}
+
+/// `std::future::Ready` with the error type tower wants.
+mod futures_ready {
+    pub type Ready = std::future::Ready<Result<u32, std::convert::Infallible>>;
+    pub fn ready(n: u32) -> Ready {
+        std::future::ready(Ok(n))
+    }
+}
+
+#[test]
+fn a_dependencys_spawn_site_prints_short_and_is_accepted_short() {
+    let report = leak_report(Flavor::CurrentThread, GRACE_MS, async {
+        std::mem::forget(start_buffer());
+    });
+    let group = group_lines(&report)[0].to_owned();
+    let site = group.split("spawned at ").nth(1).unwrap();
+    assert!(site.starts_with("tower-0.5."), "{report}");
+    assert!(site.contains("/src/buffer/service.rs:"), "{report}");
+    assert_lacks(&report, "/.cargo/registry");
+    let (file_line, _col) = site.rsplit_once(':').unwrap();
+    assert_contains(&report, &format!("ignore_spawn_site = \"{file_line}\""));
+    // the hint, pasted as it is, works
+    let outcome = run(ignoring(&[file_line.to_owned()], &[], &[]), async {
+        std::mem::forget(start_buffer());
+    });
+    assert_eq!(outcome, Ok(()));
 }
 
 // ── 8. Mid-test checks point at the caller ─────────────────────────────────
