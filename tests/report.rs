@@ -207,7 +207,12 @@ fn next_wake(report: &str, task: &JoinHandle<()>) -> f64 {
     let group = group.unwrap_or_else(|| panic!("no group for {headline}:\n{report}"));
     let line = group.lines().find(|l| l.contains("next wake in "));
     let line = line.unwrap_or_else(|| panic!("no wake line for {headline}:\n{report}"));
-    let secs = line.split("next wake in ").nth(1).unwrap().split('s').next();
+    let secs = line
+        .split("next wake in ")
+        .nth(1)
+        .unwrap()
+        .split('s')
+        .next();
     secs.unwrap().parse().unwrap()
 }
 
@@ -216,7 +221,10 @@ fn next_wake(report: &str, task: &JoinHandle<()>) -> f64 {
 async fn a_sleeping_task_says_when_it_wakes() {
     let sleeper = tokio::spawn(tokio::time::sleep(Duration::from_secs(30)));
     let report = leakcheck::find_leaks().await.unwrap_err().to_string();
-    assert!((29.0..=30.0).contains(&next_wake(&report, &sleeper)), "{report}");
+    assert!(
+        (29.0..=30.0).contains(&next_wake(&report, &sleeper)),
+        "{report}"
+    );
     assert_contains(&report, "it may end on its own");
     sleeper.abort();
 }
@@ -233,7 +241,10 @@ async fn a_ticking_task_says_when_it_wakes() {
         }
     });
     let report = leakcheck::find_leaks().await.unwrap_err().to_string();
-    assert!((44.0..=45.0).contains(&next_wake(&report, &ticker)), "{report}");
+    assert!(
+        (44.0..=45.0).contains(&next_wake(&report, &ticker)),
+        "{report}"
+    );
     ticker.abort();
 }
 

@@ -148,6 +148,10 @@ where
         );
     }
     let options = config.options().unwrap_or_else(|e| panic!("{e}"));
+    // a test of its own, whatever thread it runs on (before the runtime's
+    // threads start, so they belong to it too)
+    #[cfg(feature = "tracing")]
+    let _owner = crate::owner::begin(config.name);
     let mut builder = config.builder();
     let tracker = Tracker::install(&mut builder, config.name.to_owned(), options);
     let runtime = Runtime::build(&mut builder, config.flavor);

@@ -81,6 +81,7 @@
 
 mod capture;
 mod chain;
+mod fail;
 mod fanout;
 mod frame;
 mod harness;
@@ -88,13 +89,22 @@ mod local;
 mod metrics;
 mod mode;
 mod options;
+#[cfg(feature = "tracing")]
+mod owner;
 mod paths;
+#[cfg(feature = "tracing")]
+mod plain;
+#[cfg(feature = "process")]
+mod process;
 mod report;
 mod settings;
 mod site;
 mod snapshot;
+#[cfg(feature = "tracing")]
+mod spans;
 mod state;
 mod text;
+mod thread;
 mod trace;
 mod tracker;
 mod tree;
@@ -113,7 +123,8 @@ pub use layer::{layer, TaskLayer};
 pub use options::Options;
 pub use report::{LeakGroup, Report, ReportKind};
 pub use site::SpawnSite;
-pub use snapshot::{AwaitNode, AwaitTrace, Parent, Snapshot, TaskInfo, TaskState};
+pub use snapshot::{AwaitNode, AwaitTrace, Home, Parent, Snapshot, TaskInfo, TaskState};
+pub use thread::ThreadInfo;
 pub use tracker::{find_leaks, instrument, verify_none, Tracker};
 
 /// ```
@@ -132,6 +143,56 @@ pub use leakcheck_macros::test;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::harness::{run_test, Flavor, TestConfig, TestResult};
+    #[cfg(feature = "process")]
+    pub use ctor;
+
+    /// What `verify_test_main!()` expands to: registers the exit check.
+    #[cfg(feature = "process")]
+    pub fn verify_test_main(manifest_dir: &str, target: &str, options: crate::Options) {
+        crate::process::exit::register(manifest_dir, target, options);
+    }
+}
+
+/// Checks the whole test binary when it ends: put `leakcheck::verify_test_main!();`
+/// once at the top of a test file (goleak's `VerifyTestMain`).
+///
+/// When every test has run, every task still alive (on a runtime that is
+/// still alive, such as one kept in a static) and every OS thread a test
+/// started that still runs is reported, with where it was spawned or
+/// started and by which test, and the binary exits with status 1 even
+/// though each test passed. A runtime's own worker and blocking threads
+/// belong to it and are not reported; the tasks on them are. Under cargo
+/// nextest, which runs each test in a process of its own, this is an exact
+/// per-test check.
+///
+/// Takes optional [`Options`] (the grace to wait for stragglers, ignore
+/// rules, which here also match thread names, thread start sites and the
+/// functions that started them); `leakcheck.toml` applies as for the test
+/// attribute. Needs the `process` feature.
+///
+/// ```ignore
+/// leakcheck::verify_test_main!();
+/// // or, with options:
+/// leakcheck::verify_test_main!(leakcheck::Options::new().ignore_name("metrics-pusher"));
+/// ```
+#[cfg(feature = "process")]
+#[macro_export]
+macro_rules! verify_test_main {
+    () => {
+        $crate::verify_test_main!($crate::Options::new());
+    };
+    ($options:expr) => {
+        $crate::__private::ctor::declarative::ctor!(
+            #[ctor(unsafe, anonymous)]
+            fn verify_test_main() {
+                $crate::__private::verify_test_main(
+                    ::core::env!("CARGO_MANIFEST_DIR"),
+                    ::core::env!("CARGO_CRATE_NAME"),
+                    $options,
+                );
+            }
+        );
+    };
 }
 
 // Not public API. `#[leakcheck::test]` calls it for each argument that needs

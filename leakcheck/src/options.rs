@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::capture::Capture;
 use crate::snapshot::{Parent, TaskInfo};
+use crate::thread::ThreadInfo;
 
 /// The grace used when neither the test nor the crate's settings set one.
 pub(crate) const DEFAULT_GRACE: Duration = Duration::from_secs(1);
@@ -196,6 +197,24 @@ impl Ignore {
                     .any(|f| self.fns.iter().any(|p| f.function.contains(p.as_str())))
         };
         by_site() || by_name() || by_fn()
+    }
+
+    /// Whether a rule matches a thread: its name (`ignore_name`), a function
+    /// in the call chain that started it (`ignore_fn`), or where your code
+    /// started it (`ignore_spawn_site`).
+    #[cfg_attr(not(feature = "process"), allow(dead_code))]
+    pub(crate) fn matches_thread(&self, thread: &ThreadInfo) -> bool {
+        let chain = thread.call_chain();
+        let named = |n: &String| thread.name.as_deref() == Some(n.as_str());
+        let by_fn = |p: &String| {
+            chain
+                .iter()
+                .any(|f| f.split(" at ").next().unwrap_or("").contains(p.as_str()))
+        };
+        let by_site = |s: &String| chain.first().is_some_and(|f| f.contains(s.as_str()));
+        self.names.iter().any(named)
+            || self.fns.iter().any(by_fn)
+            || self.spawn_sites.iter().any(by_site)
     }
 
     /// The ids of the tasks in `candidates` that a rule matches, directly or

@@ -8,6 +8,7 @@ use crate::fanout::Fanout;
 use crate::site::SpawnSite;
 use crate::snapshot::{AwaitTrace, TaskInfo};
 use crate::text::{count, human};
+use crate::thread::ThreadInfo;
 
 /// Why a check failed.
 ///
@@ -53,6 +54,8 @@ pub struct Report {
     pub blocking: usize,
     /// Set when `max_tasks` was exceeded.
     pub fanout: Option<Fanout>,
+    /// OS threads still running (`verify_test_main!()` only).
+    pub threads: Vec<ThreadInfo>,
     /// What holds for every task in the report, said once (for example
     /// why no task has an await trace).
     pub notes: Vec<String>,
@@ -77,6 +80,9 @@ pub enum ReportKind {
     },
     /// Tasks that can never wake (`Tracker::find_never_waking`).
     NeverWakes,
+    /// Tasks and threads still running when a test binary checked by
+    /// `verify_test_main!()` ended.
+    EndOfBinary,
 }
 
 /// Leaked tasks with the same spawn site and call chain, spawned by the
@@ -138,7 +144,7 @@ impl Report {
     }
 
     pub(crate) fn is_failure(&self) -> bool {
-        self.leaked() > 0 || self.blocking > 0 || self.fanout.is_some()
+        self.leaked() > 0 || self.blocking > 0 || self.fanout.is_some() || !self.threads.is_empty()
     }
 
     /// Moves what every task shares into [`Report::notes`]: an await-trace
@@ -173,6 +179,12 @@ impl Report {
                  waker is left anywhere to wake {}",
                 if leaked == 1 { "it" } else { "them" }
             ),
+            ReportKind::EndOfBinary => writeln!(
+                f,
+                "leakcheck: `{name}` leaves {} and {tasks} running after its tests (waited {})",
+                count(self.threads.len(), "thread"),
+                human(self.grace)
+            ),
             _ if leaked == 0 => writeln!(f, "leakcheck: `{name}` failed its task checks"),
             ReportKind::EndOfTest => writeln!(
                 f,
@@ -192,6 +204,16 @@ impl Report {
     }
 
     fn advice(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.kind == ReportKind::EndOfBinary {
+            writeln!(f)?;
+            return writeln!(
+                f,
+                "To fix: join the threads and stop the tasks before the test that started them \
+                 returns. To accept one, ignore it by name, function or site: \
+                 `verify_test_main!(leakcheck::Options::new().ignore_name(\"...\"))`, or in \
+                 leakcheck.toml."
+            );
+        }
         if self.leaked() == 0 && self.blocking == 0 {
             return Ok(());
         }
@@ -222,6 +244,10 @@ const NO_LINES: &str = "call chains show functions without file:line, and inline
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.headline(f)?;
+        for thread in &self.threads {
+            writeln!(f)?;
+            write_thread(f, thread)?;
+        }
         let shared_gap = self
             .notes
             .iter()
@@ -279,11 +305,12 @@ fn write_group(
         Some(_) => " by the tasks above".to_owned(),
         None => String::new(),
     };
-    writeln!(
-        f,
-        "{indent}{mark}{} spawned at {site}{by}",
-        count(n, "task")
-    )?;
+    let home = match &group.tasks[0].home {
+        crate::snapshot::Home::ThisRuntime => String::new(),
+        elsewhere => format!(" {elsewhere}"),
+    };
+    let tasks = count(n, "task");
+    writeln!(f, "{indent}{mark}{tasks} spawned at {site}{home}{by}")?;
     write_tasks(f, group, &body)?;
     let first = &group.tasks[0];
     if spawner.is_none() {
@@ -355,6 +382,27 @@ fn write_waiting(
             Ok(())
         }
     }
+}
+
+fn write_thread(f: &mut fmt::Formatter<'_>, thread: &ThreadInfo) -> fmt::Result {
+    let name = thread.name.as_deref().unwrap_or("an unnamed thread");
+    write!(f, "── thread \"{name}\" (tid {})", thread.tid)?;
+    match &thread.test {
+        Some(test) => writeln!(f, ", started by test `{test}`")?,
+        None => writeln!(f)?,
+    }
+    let chain = thread.call_chain();
+    match chain.first() {
+        Some(first) => writeln!(f, "   started at {first}")?,
+        None => writeln!(f, "   started where its call chain is unknown")?,
+    }
+    if chain.len() > 1 {
+        writeln!(f, "   call chain (innermost first):")?;
+        for frame in &chain {
+            writeln!(f, "       {frame}")?;
+        }
+    }
+    Ok(())
 }
 
 fn write_blocking(f: &mut fmt::Formatter<'_>, report: &Report) -> fmt::Result {

@@ -16,7 +16,8 @@ use crate::text::{count, human};
 /// let tracker = leakcheck::instrument(&mut builder);
 /// let rt = builder.enable_all().build().unwrap();
 /// rt.block_on(async {
-///     let _parked = tokio::spawn(std::future::pending::<()>());
+///     let (_tx, rx) = tokio::sync::oneshot::channel::<()>();
+///     let _parked = tokio::spawn(async move { rx.await.ok() });
 ///     tokio::task::yield_now().await;
 ///     let snapshot = tracker.snapshot();
 ///     let task = &snapshot.tasks()[0];
@@ -59,6 +60,11 @@ pub struct TaskInfo {
     pub next_wake: Option<Duration>,
     /// Spawned after the tracker's baseline.
     pub since_baseline: bool,
+    /// Where it lives: the checked runtime, a `LocalSet`, or another runtime.
+    pub home: Home,
+    /// The test whose code spawned it, when tokio's tracing spans showed
+    /// the spawn (the `tracing` feature).
+    pub test: Option<String>,
     /// Where it waits. Filled in for leaked tasks when leakcheck's
     /// `taskdump` feature is on; [`AwaitTrace::NotTaken`] otherwise.
     pub waiting: AwaitTrace,
@@ -217,6 +223,52 @@ impl fmt::Display for AwaitTrace {
     }
 }
 
+/// Where a task lives, as seen from the check that found it.
+///
+/// ```
+/// let home = leakcheck::Home::LocalSet;
+/// assert_eq!(home.to_string(), "on a LocalSet");
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Home {
+    /// The runtime the check belongs to: the test's own, or the one the
+    /// tracker instruments.
+    #[default]
+    ThisRuntime,
+    /// A `tokio::task::LocalSet` (tokio runs no task hooks there; such tasks
+    /// are seen through tokio's tracing spans).
+    LocalSet,
+    /// Another runtime: one kept in a static, or reached through a `Handle`
+    /// kept elsewhere.
+    OtherRuntime {
+        /// tokio's id of that runtime, when it has polled the task.
+        id: Option<String>,
+        /// The name of the thread that first polled the task.
+        thread: Option<String>,
+    },
+}
+
+impl fmt::Display for Home {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Home::ThisRuntime => f.write_str("on this runtime"),
+            Home::LocalSet => f.write_str("on a LocalSet"),
+            Home::OtherRuntime { id, thread } => {
+                f.write_str("on another runtime")?;
+                if let Some(id) = id {
+                    write!(f, " (runtime {id}")?;
+                    match thread {
+                        Some(t) => write!(f, ", thread \"{t}\")")?,
+                        None => f.write_str(")")?,
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
 /// Who spawned a task.
 ///
 /// ```
@@ -314,11 +366,15 @@ impl TaskInfo {
 
     /// `task 7 (spawned at src/server.rs:30:5), spawned by the test body`.
     pub(crate) fn lineage(&self) -> String {
-        std::iter::once(&self.parent)
+        let mut line = std::iter::once(&self.parent)
             .chain(&self.ancestors)
             .map(Parent::to_string)
             .collect::<Vec<_>>()
-            .join(", spawned by ")
+            .join(", spawned by ");
+        if let Some(test) = &self.test {
+            line.push_str(&format!(" (test `{test}`)"));
+        }
+        line
     }
 
     /// `task 12 "name" [idle 1.2s, 3 polls]`, the short form in reports.
@@ -459,3 +515,8 @@ impl fmt::Display for Snapshot {
 mod records;
 #[cfg(tokio_unstable)]
 pub(crate) use records::from_records;
+
+#[cfg(feature = "tracing")]
+mod seen;
+#[cfg(feature = "tracing")]
+pub(crate) use seen::from_seen;

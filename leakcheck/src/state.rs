@@ -24,6 +24,9 @@ pub(crate) struct State {
     pub(crate) blocking_baseline: AtomicUsize,
     /// The `max_tasks` counting, when a limit is set.
     pub(crate) fanout: Option<Mutex<FanoutCounts>>,
+    /// The test this tracker checks (see `owner`), once a test thread entered it.
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+    pub(crate) owner: std::sync::OnceLock<u64>,
 }
 
 impl State {
@@ -35,6 +38,7 @@ impl State {
             notify: Notify::new(),
             blocking_baseline: AtomicUsize::new(0),
             fanout: options.max_task_limit().map(FanoutCounts::new),
+            owner: std::sync::OnceLock::new(),
             options,
         }
     }

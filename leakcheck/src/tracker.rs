@@ -4,13 +4,14 @@
 use std::fmt;
 use std::future::Future;
 use std::panic::Location;
-use std::pin::pin;
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tokio::runtime::{Builder, Handle};
+use tokio::sync::Notify;
 
+use crate::fail::fail_at;
 use crate::local;
 use crate::metrics;
 use crate::mode::{self, Which};
@@ -18,7 +19,7 @@ use crate::options::Options;
 use crate::report::{Report, ReportKind};
 use crate::snapshot::{Snapshot, TaskInfo, TaskState};
 use crate::state::State;
-use crate::wait::{Alarm, Waiting};
+use crate::wait::{settle, Look, Waiting};
 
 /// The live tasks of one instrumented runtime.
 ///
@@ -132,6 +133,10 @@ impl Tracker {
     /// Makes this the tracker `verify_none()` finds on the test thread,
     /// and marks the thread as running a test body, until dropped.
     pub(crate) fn enter(&self) -> Entered {
+        #[cfg(feature = "tracing")]
+        if let Some(owner) = crate::owner::of_thread() {
+            let _ = self.state.owner.set(owner.id);
+        }
         let previous = CURRENT.with(|c| c.replace(Some(self.clone())));
         let was_test = local::set_test_thread(true);
         Entered { previous, was_test }
@@ -344,7 +349,7 @@ impl Tracker {
             unidentified: found.unidentified,
             blocking: found.blocking,
             fanout: state.fanout.as_ref().and_then(|f| f.lock().failure()),
-            notes: Vec::new(),
+            ..Report::default()
         };
         report.gather_notes();
         match report.is_failure() {
@@ -361,33 +366,31 @@ impl Tracker {
     }
 
     /// Waits until nothing since the baseline is alive, or the deadline.
-    /// Woken by the terminate hook; blocking-pool work (no hook fires after
-    /// the pool's counters update) and count mode re-check on a backoff.
+    /// Woken by the terminate hook (and by task spans closing, for tasks
+    /// only spans show); blocking-pool work (no hook fires after the pool's
+    /// counters update) and count mode re-check on a backoff.
     async fn settle(&self, deadline: Instant, handle: Option<&Handle>) -> Found {
         let state = &self.state;
         let _waiting = Waiting::new(state);
-        let alarm = Alarm::start(state.clone());
-        let mut backoff = Duration::from_millis(1);
-        loop {
-            let mut notified = pin!(state.notify.notified());
-            notified.as_mut().enable();
+        #[cfg(feature = "tracing")]
+        let _spans = crate::layer::tasks::Waiting::new();
+        let theirs = state.clone();
+        let ring = move || theirs.notify.notify_waiters();
+        let look = || {
             let found = self.found(handle);
-            let now = Instant::now();
-            if found.is_clean() || now >= deadline {
-                return found;
-            }
             let poll = found.blocking > 0 || !mode::IDENTITIES;
-            let wake_at = match poll {
-                true => deadline.min(now + backoff),
-                false => deadline,
-            };
-            backoff = (backoff * 2).min(Duration::from_millis(50));
-            let Some(alarm) = &alarm else {
-                return found; // no thread for the alarm: report what we see
-            };
-            alarm.set(wake_at);
-            notified.await;
-        }
+            let clean = found.is_clean();
+            Look { found, clean, poll }
+        };
+        settle(deadline, &self.notifies(), ring, look).await
+    }
+
+    /// What wakes a waiting check: the terminate hook, and task spans closing.
+    fn notifies(&self) -> Vec<&Notify> {
+        let mut all = vec![&self.state.notify];
+        #[cfg(feature = "tracing")]
+        all.push(crate::layer::tasks::ended());
+        all
     }
 
     /// What is alive now since the baseline, minus what the options ignore.
@@ -405,11 +408,35 @@ impl Tracker {
                 .filter(|t| !ignored.contains(&t.id))
                 .collect()
         };
+        #[cfg(feature = "tracing")]
+        let leaked = self.with_unhooked(leaked);
         Found {
             leaked,
             unidentified: mode::unidentified(state, &self.data, handle),
             blocking: handle.and_then(|h| self.blocking_in_flight(h)).unwrap_or(0),
         }
+    }
+
+    /// `leaked` plus the test's tasks no hook of this runtime sees, which
+    /// tokio's spans show: on a `LocalSet`, or on another runtime.
+    #[cfg(feature = "tracing")]
+    fn with_unhooked(&self, mut leaked: Vec<TaskInfo>) -> Vec<TaskInfo> {
+        let Some(owner) = self.state.owner.get() else {
+            return leaked; // not a test's tracker
+        };
+        let baseline = self.state.baseline.load(Relaxed);
+        let here = crate::spans::this_runtime();
+        let scope = crate::spans::Scope {
+            owner: Some(*owner),
+            baseline,
+            this_runtime: here.as_deref(),
+            blocking: false,
+        };
+        let more = crate::spans::leaked(&scope, |id| mode::is_tracked(&self.data, id));
+        let ignore = self.state.options.ignore();
+        let ignored = ignore.subtree_matches(&more, more.iter());
+        leaked.extend(more.into_iter().filter(|t| !ignored.contains(&t.id)));
+        leaked
     }
 }
 
@@ -426,33 +453,26 @@ impl Found {
     }
 }
 
-/// Fails the calling test at `at`, the user's line: prints the panic line
-/// the way the default hook would, then unwinds with `message` as the
-/// payload (what `#[should_panic(expected = ..)]` matches).
-pub(crate) fn fail_at(at: &'static Location<'static>, message: String) -> ! {
-    let thread = std::thread::current();
-    let name = thread.name().unwrap_or("<unnamed>");
-    eprintln!(
-        "\nthread '{name}' panicked at {}:{}:{}:\n{message}",
-        at.file(),
-        at.line(),
-        at.column()
-    );
-    std::panic::resume_unwind(Box::new(message))
-}
-
-/// The current test's tracker, or a failure at the caller that says how to get one.
-fn current_or_fail(what: &str, at: &'static Location<'static>) -> Tracker {
-    Tracker::current().unwrap_or_else(|| {
-        fail_at(
-            at,
-            format!(
-                "leakcheck::{what}() found no tracker on this thread: call it from a \
-                 #[leakcheck::test] body (or a task of its runtime), or call `{what}` on the \
-                 Tracker returned by leakcheck::instrument"
-            ),
-        )
-    })
+/// The check `verify_none()` and `find_leaks()` run: the current thread's
+/// tracker's, or, with no tracker (a plain `#[tokio::test]`), one over the
+/// tasks tokio's spans show the test spawned.
+#[cfg_attr(feature = "tracing", allow(unused_variables))]
+async fn check_here(what: &str, at: &'static Location<'static>) -> Result<(), Report> {
+    if let Some(tracker) = Tracker::current() {
+        return tracker.check(ReportKind::Check { at }).await;
+    }
+    #[cfg(feature = "tracing")]
+    return crate::plain::check(at).await;
+    #[cfg(not(feature = "tracing"))]
+    fail_at(
+        at,
+        format!(
+            "leakcheck::{what}() found no tracker on this thread: call it from a \
+             #[leakcheck::test] body (or a task of its runtime), call `{what}` on the Tracker \
+             returned by leakcheck::instrument, or enable leakcheck's `process` feature to \
+             check a plain #[tokio::test]"
+        ),
+    )
 }
 
 /// In a `#[leakcheck::test]`: waits up to the grace for every task spawned
@@ -478,8 +498,7 @@ fn current_or_fail(what: &str, at: &'static Location<'static>) -> Tracker {
 pub fn verify_none() -> impl Future<Output = ()> + Send {
     let at = Location::caller();
     async move {
-        let tracker = current_or_fail("verify_none", at);
-        if let Err(report) = tracker.check(ReportKind::Check { at }).await {
+        if let Err(report) = check_here("verify_none", at).await {
             fail_at(at, report.to_string());
         }
     }
@@ -500,9 +519,5 @@ pub fn verify_none() -> impl Future<Output = ()> + Send {
 #[track_caller]
 pub fn find_leaks() -> impl Future<Output = Result<(), Report>> + Send {
     let at = Location::caller();
-    async move {
-        current_or_fail("find_leaks", at)
-            .check(ReportKind::Check { at })
-            .await
-    }
+    async move { check_here("find_leaks", at).await }
 }

@@ -1,6 +1,7 @@
-//! Waiting in real time: a check sleeps on its tracker's `Notify`, woken by
-//! the terminate hook or by one [`Alarm`] thread at its deadline, so it
-//! keeps driving the runtime (current_thread too) and ignores paused clocks.
+//! Waiting in real time: a check sleeps on `Notify`s that fire when a task
+//! ends (the terminate hook, a task span closing), or on one [`Alarm`]
+//! thread at its deadline, so it keeps driving the runtime (current_thread
+//! too) and ignores paused clocks.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -11,7 +12,60 @@ use std::time::Instant;
 
 use parking_lot::{Condvar, Mutex};
 
+use tokio::sync::Notify;
+
 use crate::state::State;
+
+/// One look at what is still alive: what was found, whether that is
+/// nothing, and whether the next look must come on a timer (what it counts
+/// fires no event when it ends).
+pub(crate) struct Look<T> {
+    pub(crate) found: T,
+    pub(crate) clean: bool,
+    pub(crate) poll: bool,
+}
+
+/// Looks until a look comes back clean or `deadline` passes, and returns
+/// the last look's findings. Between looks it sleeps until one of
+/// `notifies` fires, the alarm rings (`ring` must wake one of them), or a
+/// backoff elapses when the look asked to poll.
+pub(crate) async fn settle<T>(
+    deadline: Instant,
+    notifies: &[&Notify],
+    ring: impl Fn() + Send + 'static,
+    mut look: impl FnMut() -> Look<T>,
+) -> T {
+    let alarm = Alarm::start(ring);
+    let mut backoff = std::time::Duration::from_millis(1);
+    loop {
+        let mut woken: Vec<Pin<Box<tokio::sync::futures::Notified<'_>>>> =
+            notifies.iter().map(|n| Box::pin(n.notified())).collect();
+        for notified in &mut woken {
+            notified.as_mut().enable();
+        }
+        let seen = look();
+        let now = Instant::now();
+        if seen.clean || now >= deadline {
+            return seen.found;
+        }
+        let wake_at = match seen.poll {
+            true => deadline.min(now + backoff),
+            false => deadline,
+        };
+        backoff = (backoff * 2).min(std::time::Duration::from_millis(50));
+        let Some(alarm) = &alarm else {
+            return seen.found; // no thread for the alarm: report what we see
+        };
+        alarm.set(wake_at);
+        std::future::poll_fn(
+            |cx| match woken.iter_mut().any(|n| n.as_mut().poll(cx).is_ready()) {
+                true => Poll::Ready(()),
+                false => Poll::Pending,
+            },
+        )
+        .await;
+    }
+}
 
 /// Registers a waiting check, so the terminate hook notifies; unregisters on drop.
 pub(crate) struct Waiting<'a>(&'a State);
@@ -36,6 +90,9 @@ pub(crate) struct Alarm {
     shared: Arc<(Mutex<Armed>, Condvar)>,
 }
 
+/// What an alarm does when it rings.
+type Ring = Box<dyn Fn() + Send>;
+
 #[derive(Default)]
 struct Armed {
     at: Option<Instant>,
@@ -43,13 +100,15 @@ struct Armed {
 }
 
 impl Alarm {
-    /// Starts the alarm thread, unarmed. `None` if no thread can be started.
-    pub(crate) fn start(state: Arc<State>) -> Option<Alarm> {
+    /// Starts the alarm thread, unarmed; it calls `ring` each time it
+    /// rings. `None` if no thread can be started.
+    pub(crate) fn start(ring: impl Fn() + Send + 'static) -> Option<Alarm> {
         let shared = Arc::new((Mutex::new(Armed::default()), Condvar::new()));
         let theirs = shared.clone();
+        let ring: Ring = Box::new(ring);
         std::thread::Builder::new()
             .name("leakcheck-alarm".into())
-            .spawn(move || ring(&theirs, &state))
+            .spawn(move || run(&theirs, &ring))
             .ok()?;
         Some(Alarm { shared })
     }
@@ -62,14 +121,14 @@ impl Alarm {
     }
 }
 
-fn ring(shared: &(Mutex<Armed>, Condvar), state: &State) {
+fn run(shared: &(Mutex<Armed>, Condvar), ring: &Ring) {
     let (lock, cv) = shared;
     let mut armed = lock.lock();
     while !armed.stopped {
         match armed.at {
             Some(at) if Instant::now() >= at => {
                 armed.at = None;
-                state.notify.notify_waiters();
+                ring();
             }
             Some(at) => {
                 cv.wait_until(&mut armed, at);
@@ -95,7 +154,8 @@ pub(crate) async fn until<F: Future + Unpin>(
     deadline: Instant,
     mut future: F,
 ) -> Option<F::Output> {
-    let alarm = Alarm::start(state.clone());
+    let theirs = state.clone();
+    let alarm = Alarm::start(move || theirs.notify.notify_waiters());
     if let Some(alarm) = &alarm {
         alarm.set(deadline);
     }

@@ -13,8 +13,13 @@ pub(super) struct Fields {
     pub(super) name: Option<String>,
     /// The waker operation, on `tokio::task::waker` events.
     pub(super) op: Option<WakerOp>,
-    /// `kind` of a resource span (`timer`, ...).
+    /// `kind`: of a task span (`task`, `local`, `blocking`, `block_on`), of
+    /// a resource span (`timer`, ...).
     pub(super) kind: Option<String>,
+    /// `loc.file`, `loc.line`, `loc.col`: where a task was spawned.
+    pub(super) file: Option<String>,
+    pub(super) line: Option<u32>,
+    pub(super) col: Option<u32>,
     /// `duration` of a `state_update` event, in `duration.unit`s.
     pub(super) duration: Option<u64>,
     pub(super) unit: Option<String>,
@@ -46,6 +51,7 @@ impl Fields {
                 }
             }
             "kind" => self.kind = Some(value.to_owned()),
+            "loc.file" => self.file = Some(value.to_owned()),
             "duration.unit" => self.unit = Some(value.to_owned()),
             "op_name" => self.op_name = Some(value.to_owned()),
             _ => {}
@@ -55,9 +61,12 @@ impl Fields {
 
 impl Visit for Fields {
     fn record_u64(&mut self, field: &Field, value: u64) {
+        let small = || u32::try_from(value).ok();
         match field.name() {
             "task.id" => self.task = Some(value),
             "duration" => self.duration = Some(value),
+            "loc.line" => self.line = small(),
+            "loc.col" => self.col = small(),
             _ => {}
         }
     }

@@ -9,7 +9,7 @@
 //! what those say.
 
 mod fields;
-mod tasks;
+pub(crate) mod tasks;
 mod timers;
 
 use std::sync::{Arc, OnceLock};
@@ -37,6 +37,7 @@ pub(crate) struct Facts {
 }
 
 /// What the layer knows of task `task`, if it saw it spawn.
+#[cfg_attr(not(tokio_unstable), allow(dead_code))]
 pub(crate) fn facts(task: u64) -> Option<Facts> {
     let seen = tasks::lookup(task)?;
     Some(Facts {
@@ -54,16 +55,16 @@ pub struct TaskLayer {
 }
 
 /// Stored in each task span's extensions.
-struct SpanTask {
-    task: u64,
-    seen: Arc<Seen>,
-}
+struct SpanTask(Arc<Seen>);
 
-fn interesting(meta: &Metadata<'_>) -> bool {
+pub(crate) fn interesting(meta: &Metadata<'_>) -> bool {
     matches!(
         (meta.is_span(), meta.name(), meta.target()),
-        (true, "runtime.spawn", "tokio::task")
-            | (true, "runtime.resource", _)
+        (
+            true,
+            "runtime.spawn",
+            "tokio::task" | "tokio::task::blocking"
+        ) | (true, "runtime.resource", _)
             | (false, _, "tokio::task::waker")
             | (
                 false,
@@ -127,24 +128,25 @@ where
             }
             return;
         }
-        let Some(task) = fields.task else {
-            return;
-        };
-        let seen = Arc::new(Seen::named(fields.name));
-        tasks::insert(task, seen.clone());
-        span.extensions_mut().insert(SpanTask { task, seen });
+        if let Some(task) = fields.task {
+            let seen = tasks::spawned(task, fields);
+            span.extensions_mut().insert(SpanTask(seen));
+        }
     }
 
     fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
-        if let Some(t) = ctx.span(id).as_ref().and_then(|s| task_of(s)) {
-            t.0.entered();
-            timers::entered(t.1);
+        if let Some(span) = ctx.span(id) {
+            if let Some(t) = span.extensions().get::<SpanTask>() {
+                t.0.entered();
+            }
         }
     }
 
     fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
-        if let Some(t) = ctx.span(id).as_ref().and_then(|s| task_of(s)) {
-            timers::exited(t.1);
+        if let Some(span) = ctx.span(id) {
+            if let Some(t) = span.extensions().get::<SpanTask>() {
+                t.0.exited();
+            }
         }
     }
 
@@ -156,9 +158,10 @@ where
             let (Some(span_id), Some(op)) = (fields.task, fields.op) else {
                 return;
             };
-            let span = ctx.span(&Id::from_u64(span_id));
-            if let Some((seen, _)) = span.as_ref().and_then(|s| task_of(s)) {
-                seen.waker(op);
+            if let Some(span) = ctx.span(&Id::from_u64(span_id)) {
+                if let Some(t) = span.extensions().get::<SpanTask>() {
+                    t.0.waker(op);
+                }
             }
             return;
         }
@@ -187,20 +190,10 @@ where
         };
         let extensions = span.extensions();
         if let Some(t) = extensions.get::<SpanTask>() {
-            tasks::remove(t.task);
+            tasks::closed(t.0.id);
         }
         if let Some(timer) = extensions.get::<Arc<Timer>>() {
             timer.closed();
         }
     }
-}
-
-/// The task behind a `runtime.spawn` span: what the layer knows, and its id.
-fn task_of<S>(span: &tracing_subscriber::registry::SpanRef<'_, S>) -> Option<(Arc<Seen>, u64)>
-where
-    S: Subscriber + for<'a> LookupSpan<'a>,
-{
-    let extensions = span.extensions();
-    let t = extensions.get::<SpanTask>()?;
-    Some((t.seen.clone(), t.task))
 }

@@ -1,30 +1,87 @@
-//! What the layer knows of each live task: its name, its wakers, and
-//! whether it was woken since its last poll began.
+//! Every live task tokio's spans show: where and by whom it was spawned,
+//! which test it belongs to, where it runs, its polls and its wakers.
 
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering::Relaxed};
+use std::cell::RefCell;
+use std::sync::atomic::Ordering::{Relaxed, SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize};
 use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use parking_lot::RwLock;
 use rustc_hash::FxHashMap;
+use tokio::sync::Notify;
 
-use super::fields::WakerOp;
+use super::fields::{Fields, WakerOp};
+use crate::owner::{self, Owner};
+use crate::site::SpawnSite;
+
+/// What kind of task a `runtime.spawn` span is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// `tokio::spawn` and friends.
+    Task,
+    /// `spawn_local` on a `LocalSet`.
+    Local,
+    /// `spawn_blocking`.
+    Blocking,
+    /// The future a `block_on` runs (a test body): not a task.
+    BlockOn,
+}
+
+impl Kind {
+    fn parse(kind: Option<&str>) -> Kind {
+        match kind {
+            Some("local") => Kind::Local,
+            Some("blocking") => Kind::Blocking,
+            Some("block_on") => Kind::BlockOn,
+            _ => Kind::Task,
+        }
+    }
+}
+
+/// Where a task runs, learned at its first poll.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Home {
+    /// The id of the runtime that polled it.
+    pub(crate) runtime: Option<String>,
+    /// The name of the thread that first polled it.
+    pub(crate) thread: Option<Arc<str>>,
+}
 
 /// One live task, as the layer sees it.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Seen {
+    pub(crate) id: u64,
+    pub(crate) kind: Kind,
     pub(crate) name: Option<Arc<str>>,
+    pub(crate) site: Option<SpawnSite>,
+    /// The task whose poll spawned it.
+    pub(crate) parent: Option<u64>,
+    pub(crate) parent_site: Option<SpawnSite>,
+    /// The test it belongs to.
+    pub(crate) owner: Option<Arc<Owner>>,
+    /// The call chain of the spawn (a frame-pointer walk at the span).
+    pub(crate) chain: u32,
+    pub(crate) spawned: Instant,
+    home: OnceLock<Home>,
+    polls: AtomicU64,
+    depth: AtomicU32,
+    /// When its last poll ended, in ns since [`epoch`]; 0 if never.
+    last_exit: AtomicU64,
     wakers: AtomicI64,
     woken: AtomicBool,
 }
 
-impl Seen {
-    pub(super) fn named(name: Option<String>) -> Seen {
-        Seen {
-            name: name.map(Arc::from),
-            ..Seen::default()
-        }
-    }
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
 
+fn now_ns() -> u64 {
+    u64::try_from(epoch().elapsed().as_nanos()).unwrap_or(u64::MAX)
+}
+
+impl Seen {
     /// Wakers of this task alive anywhere (clones minus drops).
     pub(crate) fn wakers(&self) -> usize {
         self.wakers.load(Relaxed).max(0) as usize
@@ -35,9 +92,48 @@ impl Seen {
         self.woken.load(Relaxed)
     }
 
-    /// A poll begins.
+    pub(crate) fn polls(&self) -> u64 {
+        self.polls.load(Relaxed)
+    }
+
+    /// A poll is running right now.
+    pub(crate) fn running(&self) -> bool {
+        self.depth.load(Relaxed) > 0
+    }
+
+    /// Time since its last poll ended, if it was polled.
+    pub(crate) fn idle(&self) -> Option<Duration> {
+        match self.last_exit.load(Relaxed) {
+            0 => None,
+            at => Some(Duration::from_nanos(now_ns().saturating_sub(at))),
+        }
+    }
+
+    pub(crate) fn home(&self) -> Option<&Home> {
+        self.home.get()
+    }
+
+    /// A poll begins on this thread.
     pub(super) fn entered(&self) {
         self.woken.store(false, Relaxed);
+        if self.depth.fetch_add(1, Relaxed) == 0 && self.polls.fetch_add(1, Relaxed) == 0 {
+            self.home.get_or_init(here);
+        }
+        let _ = ENTERED.try_with(|e| e.borrow_mut().push(self.id));
+    }
+
+    /// A poll ends on this thread.
+    pub(super) fn exited(&self) {
+        let _ = self
+            .depth
+            .fetch_update(Relaxed, Relaxed, |d| d.checked_sub(1));
+        self.last_exit.store(now_ns().max(1), Relaxed);
+        let _ = ENTERED.try_with(|e| {
+            let mut entered = e.borrow_mut();
+            if let Some(at) = entered.iter().rposition(|t| *t == self.id) {
+                entered.remove(at);
+            }
+        });
     }
 
     pub(super) fn waker(&self, op: WakerOp) {
@@ -58,6 +154,86 @@ impl Seen {
     }
 }
 
+/// The runtime and thread polling right now.
+fn here() -> Home {
+    #[cfg(tokio_unstable)]
+    let runtime = tokio::runtime::Handle::try_current()
+        .ok()
+        .map(|h| h.id().to_string());
+    #[cfg(not(tokio_unstable))]
+    let runtime = None;
+    Home {
+        runtime,
+        thread: std::thread::current().name().map(Arc::from),
+    }
+}
+
+thread_local! {
+    /// Tasks whose span is entered on this thread, innermost last.
+    static ENTERED: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The task being polled on this thread, if any.
+pub(super) fn polling() -> Option<u64> {
+    ENTERED
+        .try_with(|e| e.borrow().last().copied())
+        .ok()
+        .flatten()
+}
+
+/// A `runtime.spawn` span was created (on the spawning thread, just before
+/// the task is spawned): records the task.
+pub(super) fn spawned(task: u64, fields: Fields) -> Arc<Seen> {
+    let polling = polling().and_then(lookup);
+    let owner = match &polling {
+        Some(p) => p.owner.clone(),
+        None => owner::of_thread(),
+    };
+    // a `block_on` future (a test body) is not a task: no parent
+    let parent = polling.filter(|p| p.kind != Kind::BlockOn);
+    let site = match (&fields.file, fields.line, fields.col) {
+        (Some(file), Some(line), Some(col)) => Some(SpawnSite::intern(file, line, col)),
+        _ => None,
+    };
+    let seen = Arc::new(Seen {
+        id: task,
+        kind: Kind::parse(fields.kind.as_deref()),
+        name: fields.name.map(Arc::from),
+        site,
+        parent: parent.as_ref().map(|p| p.id),
+        parent_site: parent.as_ref().and_then(|p| p.site),
+        owner,
+        chain: crate::chain::capture(),
+        spawned: Instant::now(),
+        home: OnceLock::new(),
+        polls: AtomicU64::new(0),
+        depth: AtomicU32::new(0),
+        last_exit: AtomicU64::new(0),
+        wakers: AtomicI64::new(0),
+        woken: AtomicBool::new(false),
+    });
+    shard(task).write().insert(task, seen.clone());
+    seen
+}
+
+/// The task's span closed: it ended (or its future was dropped).
+pub(super) fn closed(task: u64) {
+    shard(task).write().remove(&task);
+    if WAITERS.load(SeqCst) > 0 {
+        ended().notify_waiters();
+        let (count, cv) = ended_sync();
+        *count.lock() += 1;
+        cv.notify_all();
+    }
+}
+
+/// Like [`ended`], for a waiter outside any runtime: a counter of task
+/// ends and a condition variable notified with it.
+pub(crate) fn ended_sync() -> &'static (parking_lot::Mutex<u64>, parking_lot::Condvar) {
+    static ENDED: OnceLock<(parking_lot::Mutex<u64>, parking_lot::Condvar)> = OnceLock::new();
+    ENDED.get_or_init(Default::default)
+}
+
 const SHARDS: usize = 16;
 
 /// Live tasks the layer has seen, by tokio task id.
@@ -72,15 +248,39 @@ fn shard(task: u64) -> &'static Shard {
     &shards()[task as usize % SHARDS]
 }
 
-pub(super) fn insert(task: u64, seen: Arc<Seen>) {
-    shard(task).write().insert(task, seen);
-}
-
-pub(super) fn remove(task: u64) {
-    shard(task).write().remove(&task);
-}
-
 /// The layer's view of a task, if the layer saw it spawn.
 pub(crate) fn lookup(task: u64) -> Option<Arc<Seen>> {
     shard(task).read().get(&task).cloned()
+}
+
+/// Every live task the layer has seen.
+pub(crate) fn live() -> Vec<Arc<Seen>> {
+    shards()
+        .iter()
+        .flat_map(|s| s.read().values().cloned().collect::<Vec<_>>())
+        .collect()
+}
+
+static WAITERS: AtomicUsize = AtomicUsize::new(0);
+
+/// Notified whenever a task span closes while a check is waiting.
+pub(crate) fn ended() -> &'static Notify {
+    static ENDED: OnceLock<Notify> = OnceLock::new();
+    ENDED.get_or_init(Notify::new)
+}
+
+/// A check waiting for tasks to end; the close hook notifies while one lives.
+pub(crate) struct Waiting(());
+
+impl Waiting {
+    pub(crate) fn new() -> Waiting {
+        WAITERS.fetch_add(1, SeqCst);
+        Waiting(())
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        WAITERS.fetch_sub(1, SeqCst);
+    }
 }

@@ -8,38 +8,14 @@
 //! span is entered, so the timer belongs to the task polling it, which also
 //! holds for a timer created elsewhere and moved into the task.
 
-use std::cell::RefCell;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use rustc_hash::FxHashMap;
 
-thread_local! {
-    /// Tasks whose span is entered on this thread, innermost last.
-    static ENTERED: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
-}
-
-/// A task's span was entered (a poll begins) on this thread.
-pub(super) fn entered(task: u64) {
-    let _ = ENTERED.try_with(|e| e.borrow_mut().push(task));
-}
-
-/// A task's span was exited on this thread.
-pub(super) fn exited(task: u64) {
-    let _ = ENTERED.try_with(|e| {
-        let mut entered = e.borrow_mut();
-        if let Some(at) = entered.iter().rposition(|t| *t == task) {
-            entered.remove(at);
-        }
-    });
-}
-
 fn polling_task() -> Option<u64> {
-    ENTERED
-        .try_with(|e| e.borrow().last().copied())
-        .ok()
-        .flatten()
+    super::tasks::polling()
 }
 
 /// One timer, kept in its span's extensions.

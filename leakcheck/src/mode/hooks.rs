@@ -180,6 +180,12 @@ pub(crate) fn live_tasks(state: &State, data: &Data, which: Which) -> Vec<TaskIn
     crate::snapshot::from_records(&data.table, baseline, data.capture, &records)
 }
 
+/// Whether the hooks track task `id`.
+#[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+pub(crate) fn is_tracked(data: &Data, id: u64) -> bool {
+    data.table.get(id).is_some()
+}
+
 /// Every leaked task has an identity here.
 pub(crate) fn unidentified(_: &State, _: &Data, _: Option<&Handle>) -> usize {
     0

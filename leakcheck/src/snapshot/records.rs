@@ -39,6 +39,8 @@ pub(crate) fn from_records(
                 wakers: None,
                 next_wake: None,
                 since_baseline: r.id > baseline,
+                home: crate::snapshot::Home::ThisRuntime,
+                test: None,
                 waiting: AwaitTrace::NotTaken,
                 chain: r.spawn.chain,
             };

@@ -1,0 +1,88 @@
+//! A test's tasks as tokio's tracing spans show them: the tasks no task hook
+//! sees (on a `LocalSet`, on another runtime), and every task of a plain
+//! `#[tokio::test]`, which has no tracker at all.
+
+use tokio::runtime::Handle;
+
+use crate::layer::tasks::{self, Kind, Seen};
+use crate::snapshot::TaskInfo;
+
+/// What a check over spans looks at.
+pub(crate) struct Scope<'a> {
+    /// Only tasks of this owner (`None`: every task).
+    pub(crate) owner: Option<u64>,
+    /// Only tasks spawned after this one.
+    pub(crate) baseline: u64,
+    /// The id of the checking code's runtime.
+    pub(crate) this_runtime: Option<&'a str>,
+    /// `spawn_blocking` work too (a tracker counts it by itself).
+    pub(crate) blocking: bool,
+}
+
+/// The live tasks in `scope` that `known` does not already cover.
+pub(crate) fn leaked(scope: &Scope<'_>, known: impl Fn(u64) -> bool) -> Vec<TaskInfo> {
+    let owned = |s: &Seen| match scope.owner {
+        Some(owner) => s.owner.as_ref().is_some_and(|o| o.id == owner),
+        None => true,
+    };
+    tasks::live()
+        .into_iter()
+        .filter(|s| owned(s) && s.id > scope.baseline && !known(s.id))
+        .filter(|s| counts(s) && (scope.blocking || s.kind != Kind::Blocking))
+        .map(|s| crate::snapshot::from_seen(&s, scope.this_runtime, scope.baseline))
+        .collect()
+}
+
+/// Whether a span stands for work a test can leak: tasks, `LocalSet`
+/// tasks, and `spawn_blocking` work the test's code started (not the
+/// runtime's own worker threads, which tokio also runs as blocking tasks).
+fn counts(seen: &Seen) -> bool {
+    match seen.kind {
+        Kind::Task | Kind::Local => true,
+        Kind::BlockOn => false,
+        Kind::Blocking => seen
+            .site
+            .is_some_and(|s| crate::paths::dependency_crate(&s.short_file()) != Some("tokio")),
+    }
+}
+
+/// The id of the runtime the calling code runs on.
+pub(crate) fn this_runtime() -> Option<String> {
+    #[cfg(tokio_unstable)]
+    return Handle::try_current().ok().map(|h| h.id().to_string());
+    #[cfg(not(tokio_unstable))]
+    return None;
+}
+
+/// Tasks alive on `handle`'s runtime that no span showed: spawned where
+/// leakcheck cannot see (a thread whose tracing default lacks its layer),
+/// or by a build where tokio emits no spans.
+pub(crate) fn unseen_on(handle: &Handle) -> usize {
+    let alive = crate::metrics::read(handle).alive;
+    let here = this_runtime();
+    let seen = tasks::live()
+        .iter()
+        .filter(|s| s.kind == Kind::Task)
+        .filter(|s| match s.home().and_then(|h| h.runtime.as_deref()) {
+            Some(theirs) => Some(theirs) == here.as_deref(),
+            None => true, // not polled yet: count it, so nothing is reported twice
+        })
+        .count();
+    alive.saturating_sub(seen)
+}
+
+/// Why leakcheck cannot see tasks spawned on this thread, if it cannot.
+pub(crate) fn blind_here() -> Option<&'static str> {
+    if !cfg!(tokio_unstable) {
+        return Some(
+            "tokio emits task spans only with `--cfg tokio_unstable`: add it to `[build] \
+             rustflags` in .cargo/config.toml, as leakcheck's README shows",
+        );
+    }
+    let fed = tracing::dispatcher::get_default(|d| d.is::<crate::layer::TaskLayer>());
+    (!fed).then_some(
+        "this thread's tracing subscriber does not include leakcheck's layer (a subscriber set \
+         with `set_default`/`with_default`, or a global one set without it): add \
+         `.with(leakcheck::layer())` to it, or enable leakcheck's `process` feature",
+    )
+}

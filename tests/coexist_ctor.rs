@@ -1,0 +1,51 @@
+//! A suite that sets its own global subscriber before `main` (in a
+//! `#[ctor]`, without leakcheck's layer) keeps working with leakcheck's
+//! `process` feature on, and leakcheck still sees every task.
+#![cfg(all(tokio_unstable, target_os = "linux"))]
+
+use std::future::pending;
+use std::io::Write;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use leakcheck_tests::{assert_contains, assert_headline, Source};
+
+const SRC: Source = Source::new(file!(), include_str!("coexist_ctor.rs"));
+
+fn logs() -> &'static Arc<Mutex<Vec<u8>>> {
+    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LOGS.get_or_init(Default::default)
+}
+
+struct Sink(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Sink {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[ctor::ctor(unsafe)]
+fn set_up_logging() {
+    tracing_subscriber::fmt()
+        .with_writer(|| Sink(logs().clone()))
+        .with_ansi(false)
+        .init();
+}
+
+#[tokio::test]
+async fn logs_and_leak_checks_both_work() {
+    tracing::info_span!("outer", who = "body").in_scope(|| tracing::info!("hello"));
+    let logs = String::from_utf8_lossy(&logs().lock().unwrap()).into_owned();
+    assert_contains(&logs, "outer{who=\"body\"}: coexist_ctor: hello");
+    let parked = tokio::spawn(pending::<()>()); // leak:ctor
+    let report = leakcheck::find_leaks().await.unwrap_err().to_string();
+    assert_headline(&report, 1);
+    assert_contains(&report, &SRC.spawned_at("// leak:ctor"));
+    parked.abort();
+    let _ = parked.await;
+    leakcheck::verify_none().await;
+}
