@@ -36,9 +36,9 @@ fn check_report(report: &str) {
     if SPAWN_SITES {
         assert_contains(report, &site);
         assert_contains(report, "spawned by: the test body");
-        assert_lacks(report, "Spawn sites are unknown");
+        assert_lacks(report, "spawn sites are unknown");
     } else {
-        assert_contains(report, "Spawn sites are unknown");
+        assert_contains(report, "note: spawn sites are unknown");
         assert_contains(
             report,
             r#"rustflags = ["--cfg", "tokio_unstable", "-C", "force-frame-pointers=yes"]"#,

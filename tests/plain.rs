@@ -232,3 +232,24 @@ fn parallel_plain_tests_are_isolated() {
     );
     assert!(stdout.contains("test result: ok. 4 passed"), "{stdout}");
 }
+
+// ── Where leakcheck cannot see, it says so ─────────────────────────────────
+
+#[tokio::test]
+async fn a_task_spawned_out_of_sight_still_fails_the_check() {
+    // a scoped subscriber without leakcheck's layer hides this spawn
+    let hidden = tracing::subscriber::with_default(tracing_subscriber::registry(), || {
+        tokio::spawn(pending::<()>())
+    });
+    let report = leakcheck::find_leaks().await.unwrap_err().to_string();
+    assert_headline(&report, 1);
+    assert_contains(
+        &report,
+        "── 1 task alive that leakcheck knows only by count",
+    );
+    assert_contains(&report, "note: leakcheck did not see those tasks spawn");
+    assert_contains(&report, "add `.with(leakcheck::layer())` to it");
+    hidden.abort();
+    let _ = hidden.await;
+    leakcheck::verify_none().await;
+}

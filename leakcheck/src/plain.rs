@@ -72,7 +72,9 @@ pub(crate) async fn check(at: &'static Location<'static>) -> Result<(), Report> 
     };
     if found.unseen > 0 {
         let why = blind.unwrap_or(
-            "they were spawned on a thread whose tracing subscriber lacks leakcheck's layer",
+            "they were spawned where tokio's spans did not reach leakcheck: on a thread whose \
+             tracing subscriber lacks leakcheck's layer (one set with `set_default` or \
+             `with_default`); add `.with(leakcheck::layer())` to it",
         );
         report
             .notes

@@ -258,7 +258,11 @@ impl fmt::Display for Report {
         }
         if self.unidentified > 0 {
             writeln!(f)?;
-            writeln!(f, "{COUNT_MODE}")?;
+            writeln!(
+                f,
+                "── {} alive that leakcheck knows only by count (the note below says why)",
+                count(self.unidentified, "task")
+            )?;
         }
         if self.blocking > 0 {
             writeln!(f)?;
@@ -278,10 +282,11 @@ impl fmt::Display for Report {
     }
 }
 
-const COUNT_MODE: &str = "   Spawn sites are unknown: this build lacks `--cfg tokio_unstable`, so \
-    only tokio's live-task count is available. To see where each task was spawned, add to \
-    .cargo/config.toml:\n\n       [build]\n       rustflags = [\"--cfg\", \"tokio_unstable\", \
-    \"-C\", \"force-frame-pointers=yes\"]";
+/// Why count mode knows leaked tasks only by number.
+pub(crate) const COUNT_MODE: &str = "spawn sites are unknown: this build lacks `--cfg \
+    tokio_unstable`, so only tokio's live-task count is available. To see where each task was \
+    spawned, add to .cargo/config.toml:\n\n    [build]\n    rustflags = [\"--cfg\", \
+    \"tokio_unstable\", \"-C\", \"force-frame-pointers=yes\"]";
 
 /// One group and, indented under it, the groups its tasks spawned.
 /// `spawner` is the group one level up, if any.

@@ -37,6 +37,7 @@ impl ThreadInfo {
 
     /// Whether tokio's blocking pool started it: a runtime's own worker or
     /// blocking thread, which belongs to its runtime.
+    #[cfg_attr(not(feature = "process"), allow(dead_code))]
     pub(crate) fn is_runtime_thread(&self) -> bool {
         crate::chain::resolve(self.chain)
             .iter()

@@ -351,6 +351,9 @@ impl Tracker {
             fanout: state.fanout.as_ref().and_then(|f| f.lock().failure()),
             ..Report::default()
         };
+        if report.unidentified > 0 {
+            report.notes.push(crate::report::COUNT_MODE.to_owned());
+        }
         report.gather_notes();
         match report.is_failure() {
             true => Err(report),
@@ -387,10 +390,11 @@ impl Tracker {
 
     /// What wakes a waiting check: the terminate hook, and task spans closing.
     fn notifies(&self) -> Vec<&Notify> {
-        let mut all = vec![&self.state.notify];
+        let state = &self.state.notify;
         #[cfg(feature = "tracing")]
-        all.push(crate::layer::tasks::ended());
-        all
+        return vec![state, crate::layer::tasks::ended()];
+        #[cfg(not(feature = "tracing"))]
+        return vec![state];
     }
 
     /// What is alive now since the baseline, minus what the options ignore.
