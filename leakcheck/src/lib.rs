@@ -81,6 +81,8 @@
 
 mod capture;
 mod chain;
+#[cfg(feature = "console")]
+pub mod console;
 mod fail;
 mod fanout;
 mod frame;
