@@ -50,6 +50,7 @@
 //! | `macros` | on | `#[leakcheck::test]` |
 //! | `taskdump` | off | where each leaked task waits (its await chain), from tokio's task dumps; Linux, current_thread runtimes |
 //! | `tracing` | off | task names and the "never wakes" flag, from tokio's tracing instrumentation |
+//! | `endpoint` | off | a debug endpoint for live services: `endpoint::router` (axum) and `serve` (a standalone server) with task dumps, JSON, pprof, flame graphs and growth |
 //!
 //! # Environment
 //!
@@ -87,12 +88,16 @@ mod tree;
 mod wait;
 mod walk;
 
+#[cfg(feature = "endpoint")]
+pub mod endpoint;
 #[cfg(feature = "tracing")]
 mod layer;
 #[cfg(tokio_unstable)]
 mod registry;
 
 pub use capture::Capture;
+#[cfg(feature = "endpoint")]
+pub use endpoint::{serve, ServeOptions, Server};
 pub use fanout::Fanout;
 #[cfg(feature = "tracing")]
 pub use layer::{layer, TaskLayer};
