@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use axum::extract::{RawQuery, State};
-use axum::http::{StatusCode, Uri};
+use axum::extract::{OriginalUri, RawQuery, State};
+use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
 use tokio::runtime::Handle;
@@ -134,7 +134,7 @@ async fn metrics(State(shared): State<Shared>, RawQuery(q): RawQuery) -> Reply {
     }
 }
 
-pub(crate) async fn not_found(uri: Uri) -> Reply {
+pub(crate) async fn not_found(OriginalUri(uri): OriginalUri) -> Reply {
     Reply::error(
         StatusCode::NOT_FOUND,
         &format!(
