@@ -20,7 +20,7 @@
 //! | `GET /debug/tasks/pprof` | a gzipped pprof profile for `go tool pprof`: one sample per stack and labels (`state`, `name`), value = tasks |
 //! | `GET /debug/tasks/growth?seconds=N` | two snapshots `N` seconds apart (default 10, at most 600): the groups that grew, largest growth first: the leak suspects |
 //! | `GET /debug/tasks/flamegraph.svg` | live tasks as a flame graph by call chain |
-//! | `GET /debug/runtime` | the runtime's metrics from tokio-metrics (`?format=json` too) |
+//! | `GET /debug/runtime` | the runtime's metrics from tokio-metrics: gauges, and counters since the previous reading (`?format=json` too) |
 //!
 //! Lists are cut at `?limit=N` entries (default 10000, at most 100000) and
 //! say so (`showing 10000 of 1000000 tasks; ?limit=N for more`). An
@@ -95,7 +95,9 @@ use crate::tracker::Tracker;
 /// `app.nest("/debug", leakcheck::endpoint::router(tracker))`. A `Router`
 /// is a `tower::Service` too.
 ///
-/// `GET runtime` reads the runtime serving the request.
+/// `GET runtime` reads the runtime `router` is called from, or, called
+/// outside one, the runtime serving its first request. Its counters cover
+/// the time since the previous `GET runtime`.
 ///
 /// ```
 /// use tower::ServiceExt;
@@ -116,8 +118,6 @@ use crate::tracker::Tracker;
 /// });
 /// ```
 pub fn router(tracker: Tracker) -> Router {
-    routes::router(routes::Shared {
-        tracker,
-        runtime: None,
-    })
+    let handle = tokio::runtime::Handle::try_current().ok();
+    routes::router(routes::Shared::new(tracker, handle))
 }

@@ -1,13 +1,16 @@
 //! The routes and their handlers: parse the query, then build the reply off
 //! the runtime's workers.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{OriginalUri, RawQuery, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
+use parking_lot::Mutex;
 use tokio::runtime::Handle;
+use tokio_metrics::{RuntimeIntervals, RuntimeMonitor};
 
 use super::query::{self, Format, Param, Params};
 use super::reply::{off_worker, Reply};
@@ -18,8 +21,20 @@ use crate::tracker::Tracker;
 #[derive(Clone)]
 pub(crate) struct Shared {
     pub(crate) tracker: Tracker,
-    /// The runtime `GET runtime` reads; `None`: the one serving the request.
-    pub(crate) runtime: Option<Handle>,
+    /// The metrics `GET runtime` reads, from one reading to the next.
+    metrics: Arc<Mutex<Option<RuntimeIntervals>>>,
+}
+
+impl Shared {
+    /// `GET runtime` reads the runtime of `handle`, or without one, the
+    /// runtime serving its first request.
+    pub(crate) fn new(tracker: Tracker, handle: Option<Handle>) -> Shared {
+        let intervals = handle.map(|h| RuntimeMonitor::new(&h).intervals());
+        Shared {
+            tracker,
+            metrics: Arc::new(Mutex::new(intervals)),
+        }
+    }
 }
 
 /// The routes, relative to where they are mounted.
@@ -118,19 +133,21 @@ async fn metrics(State(shared): State<Shared>, RawQuery(q): RawQuery) -> Reply {
         Ok(p) => p,
         Err(reply) => return reply,
     };
-    let handle = shared
-        .runtime
-        .clone()
-        .or_else(|| Handle::try_current().ok());
-    let Some(handle) = handle else {
+    let mut metrics = shared.metrics.lock();
+    if metrics.is_none() {
+        *metrics = Handle::try_current()
+            .ok()
+            .map(|h| RuntimeMonitor::new(&h).intervals());
+    }
+    let Some(intervals) = metrics.as_mut() else {
         return Reply::error(
             StatusCode::SERVICE_UNAVAILABLE,
             "no runtime to read metrics from: pass one with ServeOptions::runtime",
         );
     };
     match p.format {
-        Format::Text => Reply::text(runtime::text(&handle)),
-        Format::Json => Reply::json(runtime::json(&handle)),
+        Format::Text => Reply::text(runtime::text(intervals)),
+        Format::Json => Reply::json(runtime::json(intervals)),
     }
 }
 

@@ -1,13 +1,13 @@
-//! `GET runtime`: the runtime's metrics, from tokio-metrics, since the
-//! runtime started. Metrics that need `--cfg tokio_unstable` are listed
+//! `GET runtime`: the runtime's metrics, from tokio-metrics: gauges as of
+//! now, counters over the interval since the previous reading (tokio-metrics
+//! reports intervals). Metrics that need `--cfg tokio_unstable` are listed
 //! only in builds with it.
 
 use std::fmt::Write;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
-use tokio::runtime::Handle;
-use tokio_metrics::RuntimeMetrics;
+use tokio_metrics::{RuntimeIntervals, RuntimeMetrics};
 
 use crate::text::human;
 
@@ -25,11 +25,10 @@ macro_rules! metrics {
     };
 }
 
-/// The metrics of the runtime behind `handle`, in a stable order.
-fn read(handle: &Handle) -> Vec<(&'static str, Metric)> {
+/// The metrics of the next interval, in a stable order.
+fn read(intervals: &mut RuntimeIntervals) -> Vec<(&'static str, Metric)> {
     let mut out = Vec::new();
-    let monitor = tokio_metrics::RuntimeMonitor::new(handle);
-    let Some(m) = monitor.intervals().next() else {
+    let Some(m) = intervals.next() else {
         return out;
     };
     metrics!(out, m,
@@ -56,10 +55,13 @@ fn unstable(m: &RuntimeMetrics, out: &mut Vec<(&'static str, Metric)>) {
 fn unstable(_: &RuntimeMetrics, _: &mut Vec<(&'static str, Metric)>) {}
 
 /// `name  value` lines, durations in human units.
-pub(crate) fn text(handle: &Handle) -> String {
-    let metrics = read(handle);
+pub(crate) fn text(intervals: &mut RuntimeIntervals) -> String {
+    let metrics = read(intervals);
     let width = metrics.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
-    let mut out = String::from("runtime metrics since the runtime started (tokio-metrics)\n\n");
+    let mut out = String::from(
+        "runtime metrics (tokio-metrics): gauges now, counters since the previous reading \
+         (elapsed)\n\n",
+    );
     for (name, metric) in metrics {
         let value = match metric {
             Metric::Count(n) => n.to_string(),
@@ -72,9 +74,9 @@ pub(crate) fn text(handle: &Handle) -> String {
 
 /// `{"version": 1, "metrics": {...}}`; durations as `<name>_us`, in
 /// microseconds.
-pub(crate) fn json(handle: &Handle) -> String {
+pub(crate) fn json(intervals: &mut RuntimeIntervals) -> String {
     let mut metrics = Map::new();
-    for (name, metric) in read(handle) {
+    for (name, metric) in read(intervals) {
         let (key, value) = match metric {
             Metric::Count(n) => (name.to_owned(), n),
             Metric::Time(d) => (
