@@ -28,6 +28,9 @@
 //!   body, panicking or returning the [`Report`].
 //! - [`instrument`]: hooks any runtime you build into a [`Tracker`] that gives
 //!   the live count, a [`Snapshot`] of every live task, and the same checks.
+//! - `endpoint::router` and `serve` (feature `endpoint`): the live tasks of a
+//!   running service over HTTP, grouped, as JSON, as a pprof profile or a
+//!   flame graph, and what grew: the `pprof` goroutine dump, for tokio.
 //!
 //! # Enable spawn sites
 //!
