@@ -56,9 +56,10 @@ mod bench {
         }
     }
 
-    /// `n` parked tasks from four spawn sites.
+    /// `n` parked tasks from four spawn sites, spawned by a task that then
+    /// ends (as a request handler would), so each has a parent to look up.
     fn park(rt: &Runtime, n: usize) {
-        rt.block_on(async {
+        let spawner = rt.spawn(async move {
             for i in 0..n {
                 match i % 4 {
                     0 => tokio::spawn(pending::<()>()),
@@ -66,8 +67,12 @@ mod bench {
                     2 => tokio::spawn(pending::<()>()),
                     _ => tokio::spawn(pending::<()>()),
                 };
+                if i % 1024 == 0 {
+                    tokio::task::yield_now().await; // let the workers poll them
+                }
             }
         });
+        rt.block_on(spawner).unwrap();
         while rt.handle().metrics().global_queue_depth() > 0 {
             std::thread::sleep(Duration::from_millis(10));
         }
@@ -79,16 +84,25 @@ mod bench {
         stream.write_all(request.as_bytes()).unwrap();
         let mut body = Vec::new();
         stream.read_to_end(&mut body).unwrap();
-        assert!(body.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&body[..200.min(body.len())]));
+        assert!(
+            body.starts_with(b"HTTP/1.1 200"),
+            "{}",
+            String::from_utf8_lossy(&body[..200.min(body.len())])
+        );
         body.len()
     }
 
     fn via_router(rt: &Runtime, tracker: &Tracker, path: &str) -> usize {
         let app = rt.block_on(async { leakcheck::endpoint::router(tracker.clone()) });
-        let request = axum::http::Request::get(path).body(axum::body::Body::empty()).unwrap();
+        let request = axum::http::Request::get(path)
+            .body(axum::body::Body::empty())
+            .unwrap();
         let task = rt.spawn(async move {
             let response = app.oneshot(request).await.unwrap();
-            axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap().len()
+            axum::body::to_bytes(response.into_body(), usize::MAX)
+                .await
+                .unwrap()
+                .len()
         });
         rt.block_on(task).unwrap()
     }
@@ -103,7 +117,8 @@ mod bench {
         let options = ServeOptions::new().addr("127.0.0.1:0".parse().unwrap());
         let server = leakcheck::serve(tracker.clone(), options).unwrap();
         let (snap, snap_stall, _) = stall.during(|| tracker.snapshot().tasks().len());
-        let (serve, serve_stall, bytes) = stall.during(|| http_get(server.local_addr(), "/debug/tasks"));
+        let (serve, serve_stall, bytes) =
+            stall.during(|| http_get(server.local_addr(), "/debug/tasks"));
         let (router, router_stall, _) = stall.during(|| via_router(&rt, &tracker, "/tasks"));
         let (_, quiet, _) = stall.during(|| std::thread::sleep(serve.max(router)));
         println!(
