@@ -95,6 +95,9 @@ use crate::tracker::Tracker;
 /// `app.nest("/debug", leakcheck::endpoint::router(tracker))`. A `Router`
 /// is a `tower::Service` too.
 ///
+/// Task dumps show your code's structure: if the app is reachable from
+/// other machines, put the routes behind its authentication.
+///
 /// `GET runtime` reads the runtime `router` is called from, or, called
 /// outside one, the runtime serving its first request. Its counters cover
 /// the time since the previous `GET runtime`.

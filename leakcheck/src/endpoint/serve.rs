@@ -36,7 +36,7 @@ use crate::tracker::Tracker;
 ///     .token("s3cret");
 /// # let _ = options;
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ServeOptions {
     addr: SocketAddr,
     allow_remote: bool,
@@ -52,6 +52,17 @@ impl Default for ServeOptions {
             token: None,
             runtime: None,
         }
+    }
+}
+
+impl std::fmt::Debug for ServeOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeOptions")
+            .field("addr", &self.addr)
+            .field("allow_remote", &self.allow_remote)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("runtime", &self.runtime.is_some())
+            .finish()
     }
 }
 
@@ -91,11 +102,11 @@ impl ServeOptions {
     }
 
     /// Requires `Authorization: Bearer <token>` on every request (401
-    /// otherwise). Also allowed on loopback.
+    /// otherwise). Also allowed on loopback. `Debug` does not print it.
     ///
     /// ```
-    /// let options = leakcheck::ServeOptions::new().token(std::env::var("DEBUG_TOKEN").unwrap_or_default());
-    /// # let _ = options;
+    /// let options = leakcheck::ServeOptions::new().token("s3cret");
+    /// assert!(!format!("{options:?}").contains("s3cret"));
     /// ```
     pub fn token(mut self, token: impl Into<String>) -> ServeOptions {
         self.token = Some(token.into());
