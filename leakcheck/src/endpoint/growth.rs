@@ -63,6 +63,12 @@ pub struct Grown {
 
 impl Grown {
     /// How many more tasks the group has.
+    ///
+    /// ```
+    /// let text = r#"{"spawn_site": null, "call_chain": [], "before": 0, "after": 4}"#;
+    /// let grown: leakcheck::endpoint::Grown = serde_json::from_str(text).unwrap();
+    /// assert_eq!(grown.growth(), 4);
+    /// ```
     pub fn growth(&self) -> usize {
         self.after.saturating_sub(self.before)
     }
