@@ -28,6 +28,9 @@
 //!   body, panicking or returning the [`Report`].
 //! - [`instrument`]: hooks any runtime you build into a [`Tracker`] that gives
 //!   the live count, a [`Snapshot`] of every live task, and the same checks.
+//! - `endpoint::router` and `serve` (feature `endpoint`): the live tasks of a
+//!   running service over HTTP, grouped, as JSON, as a pprof profile or a
+//!   flame graph, and what grew: the `pprof` goroutine dump, for tokio.
 //!
 //! # Enable spawn sites
 //!
@@ -50,6 +53,9 @@
 //! | `macros` | on | `#[leakcheck::test]` |
 //! | `taskdump` | off | where each leaked task waits (its await tree), from tokio's task dumps; Linux, current_thread runtimes; tokio ≥ 1.48 |
 //! | `tracing` | off | task names, "never wakes" and "next wake in", from tokio's tracing instrumentation ([`layer`]) |
+//! | `taskdump` | off | where each leaked task waits (its await chain), from tokio's task dumps; Linux, current_thread runtimes |
+//! | `tracing` | off | task names and the "never wakes" flag, from tokio's tracing instrumentation |
+//! | `endpoint` | off | a debug endpoint for live services: `endpoint::router` (axum) and `serve` (a standalone server) with task dumps, JSON, pprof, flame graphs and growth |
 //!
 //! leakcheck needs tokio 1.46.1 or newer (1.48 with `taskdump`).
 //!
@@ -113,12 +119,16 @@ mod tree;
 mod wait;
 mod walk;
 
+#[cfg(feature = "endpoint")]
+pub mod endpoint;
 #[cfg(feature = "tracing")]
 mod layer;
 #[cfg(tokio_unstable)]
 mod registry;
 
 pub use capture::Capture;
+#[cfg(feature = "endpoint")]
+pub use endpoint::{serve, ServeOptions, Server};
 pub use fanout::Fanout;
 #[cfg(feature = "tracing")]
 pub use layer::{layer, TaskLayer};

@@ -1,0 +1,261 @@
+//! `GET tasks/pprof`: live tasks as a gzipped pprof profile that `go tool
+//! pprof` reads. One sample per distinct stack and labels, its value the
+//! number of tasks; the stack is the call chain with the spawn site as the
+//! innermost frame; labels `state` and `name`.
+//!
+//! Only the messages of pprof's `profile.proto` this needs, and only their
+//! fields this writes, with the proto's field numbers.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use flate2::write::GzEncoder;
+use rustc_hash::FxHashMap;
+
+use crate::site::SpawnSite;
+use crate::snapshot::{Snapshot, TaskState};
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct Profile {
+    #[prost(message, repeated, tag = "1")]
+    sample_type: Vec<ValueType>,
+    #[prost(message, repeated, tag = "2")]
+    sample: Vec<Sample>,
+    #[prost(message, repeated, tag = "4")]
+    location: Vec<Location>,
+    #[prost(message, repeated, tag = "5")]
+    function: Vec<Function>,
+    #[prost(string, repeated, tag = "6")]
+    string_table: Vec<String>,
+    #[prost(int64, tag = "9")]
+    time_nanos: i64,
+    #[prost(message, optional, tag = "11")]
+    period_type: Option<ValueType>,
+    #[prost(int64, tag = "12")]
+    period: i64,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct ValueType {
+    #[prost(int64, tag = "1")]
+    r#type: i64,
+    #[prost(int64, tag = "2")]
+    unit: i64,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct Sample {
+    #[prost(uint64, repeated, tag = "1")]
+    location_id: Vec<u64>,
+    #[prost(int64, repeated, tag = "2")]
+    value: Vec<i64>,
+    #[prost(message, repeated, tag = "3")]
+    label: Vec<Label>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct Label {
+    #[prost(int64, tag = "1")]
+    key: i64,
+    #[prost(int64, tag = "2")]
+    str: i64,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct Location {
+    #[prost(uint64, tag = "1")]
+    id: u64,
+    #[prost(message, repeated, tag = "4")]
+    line: Vec<Line>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct Line {
+    #[prost(uint64, tag = "1")]
+    function_id: u64,
+    #[prost(int64, tag = "2")]
+    line: i64,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct Function {
+    #[prost(uint64, tag = "1")]
+    id: u64,
+    #[prost(int64, tag = "2")]
+    name: i64,
+    #[prost(int64, tag = "3")]
+    system_name: i64,
+    #[prost(int64, tag = "4")]
+    filename: i64,
+}
+
+/// The profile of `snapshot`, gzipped.
+pub(crate) fn profile(snapshot: &Snapshot) -> Vec<u8> {
+    let mut builder = Builder::default();
+    builder.profile.string_table.push(String::new());
+    let tasks = builder.string("tasks");
+    let count = builder.string("count");
+    builder.profile.sample_type = vec![ValueType {
+        r#type: tasks,
+        unit: count,
+    }];
+    builder.profile.period_type = Some(ValueType {
+        r#type: tasks,
+        unit: count,
+    });
+    builder.profile.period = 1;
+    builder.profile.time_nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
+    for (key, n) in samples(snapshot) {
+        builder.sample(&key, n);
+    }
+    gzip(&prost::Message::encode_to_vec(&builder.profile))
+}
+
+/// What makes two tasks the same sample.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct SampleKey {
+    site: Option<SpawnSite>,
+    chain: Vec<String>,
+    state: &'static str,
+    name: Option<String>,
+}
+
+/// Tasks counted per sample key: a cheap hash per task, then one
+/// symbolized chain per distinct chain id.
+fn samples(snapshot: &Snapshot) -> BTreeMap<SampleKey, usize> {
+    type Raw<'a> = (Option<SpawnSite>, u32, TaskState, Option<&'a str>);
+    let mut raw: FxHashMap<Raw<'_>, (usize, usize)> = FxHashMap::default();
+    for (i, t) in snapshot.tasks().iter().enumerate() {
+        let key = (t.spawn_site, t.chain, t.state, t.name.as_deref());
+        raw.entry(key).or_insert((i, 0)).1 += 1;
+    }
+    let mut out = BTreeMap::new();
+    for ((site, _, state, name), (sample, n)) in raw {
+        let key = SampleKey {
+            site,
+            chain: snapshot.tasks()[sample].call_chain(),
+            state: state.as_str(),
+            name: name.map(str::to_owned),
+        };
+        *out.entry(key).or_insert(0) += n;
+    }
+    out
+}
+
+/// Builds the profile's tables, interning strings, functions and locations.
+#[derive(Default)]
+struct Builder {
+    profile: Profile,
+    strings: FxHashMap<String, i64>,
+    locations: FxHashMap<String, u64>,
+}
+
+impl Builder {
+    fn string(&mut self, s: &str) -> i64 {
+        if let Some(&i) = self.strings.get(s) {
+            return i;
+        }
+        let i = i64::try_from(self.profile.string_table.len()).unwrap_or(i64::MAX);
+        self.profile.string_table.push(s.to_owned());
+        self.strings.insert(s.to_owned(), i);
+        i
+    }
+
+    /// The location of one frame, `function at path:line:col` or the spawn
+    /// site, made once per distinct frame (one function per location).
+    fn location(&mut self, function: &str, file: &str, line: u32) -> u64 {
+        let key = format!("{function}\0{file}\0{line}");
+        if let Some(&id) = self.locations.get(&key) {
+            return id;
+        }
+        let id = self.profile.location.len() as u64 + 1;
+        let (name, filename) = (self.string(function), self.string(file));
+        self.profile.function.push(Function {
+            id,
+            name,
+            system_name: name,
+            filename,
+        });
+        self.profile.location.push(Location {
+            id,
+            line: vec![Line {
+                function_id: id,
+                line: i64::from(line),
+            }],
+        });
+        self.locations.insert(key, id);
+        id
+    }
+
+    fn sample(&mut self, key: &SampleKey, n: usize) {
+        let mut stack = Vec::with_capacity(key.chain.len() + 1);
+        if let Some(site) = key.site {
+            let short = site.short_file();
+            stack.push(self.location(&format!("spawned at {site}"), &short, site.line()));
+        }
+        for frame in &key.chain {
+            let (function, file, line) = split_frame(frame);
+            stack.push(self.location(function, file, line));
+        }
+        let mut label = vec![self.label("state", key.state)];
+        if let Some(name) = &key.name {
+            label.push(self.label("name", name));
+        }
+        self.profile.sample.push(Sample {
+            location_id: stack,
+            value: vec![i64::try_from(n).unwrap_or(i64::MAX)],
+            label,
+        });
+    }
+
+    fn label(&mut self, key: &str, value: &str) -> Label {
+        Label {
+            key: self.string(key),
+            str: self.string(value),
+        }
+    }
+}
+
+/// `function at path:line:col` → (function, path, line); a frame without a
+/// position keeps its whole text as the function.
+fn split_frame(frame: &str) -> (&str, &str, u32) {
+    let Some((function, at)) = frame.rsplit_once(" at ") else {
+        return (frame, "", 0);
+    };
+    let mut parts = at.rsplitn(3, ':');
+    let (last, middle, first) = (parts.next(), parts.next(), parts.next());
+    let number = |s: Option<&str>| s.and_then(|s| s.parse::<u32>().ok());
+    match (first, number(middle), number(last)) {
+        (Some(file), Some(line), Some(_col)) => (function, file, line),
+        _ => match (middle, number(last)) {
+            (Some(file), Some(line)) => (function, file, line),
+            _ => (frame, "", 0),
+        },
+    }
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut encoder = GzEncoder::new(Vec::new(), flate2::Compression::default());
+    let _ = encoder.write_all(bytes);
+    encoder.finish().unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_frame;
+
+    #[test]
+    fn frames_split_into_function_file_and_line() {
+        assert_eq!(
+            split_frame("app::run::{{closure}} at src/run.rs:12:5"),
+            ("app::run::{{closure}}", "src/run.rs", 12)
+        );
+        assert_eq!(
+            split_frame("app::run at src/run.rs:12"),
+            ("app::run", "src/run.rs", 12)
+        );
+        assert_eq!(split_frame("app::run"), ("app::run", "", 0));
+    }
+}

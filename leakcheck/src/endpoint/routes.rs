@@ -1,0 +1,162 @@
+//! The routes and their handlers: parse the query, then build the reply off
+//! the runtime's workers.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{OriginalUri, RawQuery, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::Router;
+use parking_lot::Mutex;
+use tokio::runtime::Handle;
+use tokio_metrics::{RuntimeIntervals, RuntimeMonitor};
+
+use super::query::{self, Format, Param, Params};
+use super::reply::{off_worker, Reply};
+use super::{collect, flame, growth, pprof, render, runtime};
+use crate::tracker::Tracker;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub(crate) struct Shared {
+    pub(crate) tracker: Tracker,
+    /// The metrics `GET runtime` reads, from one reading to the next.
+    metrics: Arc<Mutex<Option<RuntimeIntervals>>>,
+}
+
+impl Shared {
+    /// `GET runtime` reads the runtime of `handle`, or without one, the
+    /// runtime serving its first request.
+    pub(crate) fn new(tracker: Tracker, handle: Option<Handle>) -> Shared {
+        let intervals = handle.map(|h| RuntimeMonitor::new(&h).intervals());
+        Shared {
+            tracker,
+            metrics: Arc::new(Mutex::new(intervals)),
+        }
+    }
+}
+
+/// The routes, relative to where they are mounted.
+pub(crate) const ROUTES: &str = "tasks, tasks/pprof, tasks/growth, tasks/flamegraph.svg, runtime";
+
+pub(crate) fn router(shared: Shared) -> Router {
+    Router::new()
+        .route("/tasks", get(tasks))
+        .route("/tasks/pprof", get(profile))
+        .route("/tasks/growth", get(grown))
+        .route("/tasks/flamegraph.svg", get(flame_graph))
+        .route("/runtime", get(metrics))
+        .fallback(not_found)
+        .with_state(shared)
+}
+
+/// The query's parameters, or the 400 that says what is wrong.
+fn params(query: Option<String>, accepted: &[Param]) -> Result<Params, Reply> {
+    query::parse(query.as_deref(), accepted)
+        .map_err(|message| Reply::error(StatusCode::BAD_REQUEST, &message))
+}
+
+async fn tasks(State(shared): State<Shared>, RawQuery(q): RawQuery) -> Reply {
+    let p = match params(q, &[Param::Debug, Param::Format, Param::Limit]) {
+        Ok(p) => p,
+        Err(reply) => return reply,
+    };
+    off_worker(move || {
+        let dump = collect::dump(&shared.tracker.snapshot(), p.limit, p.every_task);
+        match (p.format, p.every_task) {
+            (Format::Json, _) => Reply::json(dump.to_json()),
+            (Format::Text, false) => Reply::text(render::groups(&dump)),
+            (Format::Text, true) => Reply::text(render::tasks(&dump)),
+        }
+    })
+    .await
+}
+
+async fn profile(State(shared): State<Shared>, RawQuery(q): RawQuery) -> Reply {
+    if let Err(reply) = params(q, &[]) {
+        return reply;
+    }
+    off_worker(move || {
+        let body = pprof::profile(&shared.tracker.snapshot());
+        Reply::with(StatusCode::OK, "application/octet-stream", body)
+    })
+    .await
+}
+
+async fn grown(State(shared): State<Shared>, RawQuery(q): RawQuery) -> Reply {
+    let p = match params(q, &[Param::Seconds, Param::Format, Param::Limit]) {
+        Ok(p) => p,
+        Err(reply) => return reply,
+    };
+    // a blocking-pool thread waits, not a worker, and no timer driver is needed
+    off_worker(move || {
+        let before = collect::dump(&shared.tracker.snapshot(), usize::MAX, false);
+        std::thread::sleep(Duration::from_secs(p.seconds));
+        let after = collect::dump(&shared.tracker.snapshot(), usize::MAX, false);
+        let mut grown = growth::growth(&before, &after);
+        let total = grown.grown.len();
+        grown.grown.truncate(p.limit);
+        match p.format {
+            Format::Json => Reply::json(serde_json::to_string_pretty(&grown).unwrap_or_default()),
+            Format::Text => {
+                let mut text = format!("over {}s: {grown}", p.seconds);
+                if total > p.limit {
+                    text.push_str(&format!(
+                        "\nshowing {} of {total} groups; ?limit=N for more\n",
+                        p.limit
+                    ));
+                }
+                Reply::text(text)
+            }
+        }
+    })
+    .await
+}
+
+async fn flame_graph(State(shared): State<Shared>, RawQuery(q): RawQuery) -> Reply {
+    if let Err(reply) = params(q, &[]) {
+        return reply;
+    }
+    off_worker(move || {
+        let dump = collect::dump(&shared.tracker.snapshot(), usize::MAX, false);
+        match flame::svg(&dump) {
+            Ok(svg) => Reply::with(StatusCode::OK, "image/svg+xml", svg),
+            Err(message) => Reply::error(StatusCode::INTERNAL_SERVER_ERROR, &message),
+        }
+    })
+    .await
+}
+
+async fn metrics(State(shared): State<Shared>, RawQuery(q): RawQuery) -> Reply {
+    let p = match params(q, &[Param::Format]) {
+        Ok(p) => p,
+        Err(reply) => return reply,
+    };
+    let mut metrics = shared.metrics.lock();
+    if metrics.is_none() {
+        *metrics = Handle::try_current()
+            .ok()
+            .map(|h| RuntimeMonitor::new(&h).intervals());
+    }
+    let Some(intervals) = metrics.as_mut() else {
+        return Reply::error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no runtime to read metrics from: pass one with ServeOptions::runtime",
+        );
+    };
+    match p.format {
+        Format::Text => Reply::text(runtime::text(intervals)),
+        Format::Json => Reply::json(runtime::json(intervals)),
+    }
+}
+
+pub(crate) async fn not_found(OriginalUri(uri): OriginalUri) -> Reply {
+    Reply::error(
+        StatusCode::NOT_FOUND,
+        &format!(
+            "no such path: {}; leakcheck's endpoint serves {ROUTES} (under its mount point, e.g. /debug/tasks)",
+            uri.path()
+        ),
+    )
+}
