@@ -48,6 +48,26 @@ pub(crate) fn facts(task: u64) -> Option<Facts> {
     })
 }
 
+thread_local! {
+    /// Set while the `process` feature's tee passes a span or event on to
+    /// the user's subscriber: if that subscriber holds a layer of ours too,
+    /// it must not see the same task twice (under other span ids).
+    static MUTED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` with this thread's leakcheck layers muted.
+#[cfg_attr(not(feature = "process"), allow(dead_code))]
+pub(crate) fn muted<R>(f: impl FnOnce() -> R) -> R {
+    let before = MUTED.with(|m| m.replace(true));
+    let out = f();
+    MUTED.with(|m| m.set(before));
+    out
+}
+
+fn is_muted() -> bool {
+    MUTED.try_with(std::cell::Cell::get).unwrap_or(false)
+}
+
 /// The layer itself; see [`layer`].
 #[derive(Debug, Default)]
 pub struct TaskLayer {
@@ -95,7 +115,7 @@ pub fn layer<S>(
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
-    TaskLayer::default().with_filter(filter_fn(interesting))
+    TaskLayer::default().with_filter(filter_fn(|meta| interesting(meta) && !is_muted()))
 }
 
 /// Installs `registry().with(layer())` as the global subscriber, unless one

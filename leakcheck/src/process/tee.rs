@@ -28,6 +28,8 @@ use tracing_core::{Dispatch, Event, LevelFilter, Metadata, Subscriber};
 use tracing_subscriber::layer::{Layer, Layered, SubscriberExt};
 use tracing_subscriber::registry::{LookupSpan, Registry, SpanData};
 
+use crate::layer::muted;
+
 /// How long after a new dispatcher is made every callback looks for a new
 /// global default. A probe takes about 20µs; they are serialized.
 const WINDOW: Duration = Duration::from_millis(2);
@@ -149,14 +151,14 @@ impl Tee {
     /// Makes the inner's copy of a new span, with its parent translated.
     fn forward_new_span(&self, inner: &Dispatch, attrs: &Attributes<'_>, id: &Id) {
         let meta = attrs.metadata();
-        if !inner.enabled(meta) {
+        if !muted(|| inner.enabled(meta)) {
             return;
         }
         let inner_id = match attrs.parent() {
-            None => inner.new_span(attrs), // contextual or root: as it is
+            None => muted(|| inner.new_span(attrs)), // contextual or root: as it is
             Some(parent) => match self.nearest_inner(parent) {
-                Some(p) => inner.new_span(&Attributes::child_of(p, meta, attrs.values())),
-                None => inner.new_span(&Attributes::new_root(meta, attrs.values())),
+                Some(p) => muted(|| inner.new_span(&Attributes::child_of(p, meta, attrs.values()))),
+                None => muted(|| inner.new_span(&Attributes::new_root(meta, attrs.values()))),
             },
         };
         if let Some(data) = self.reg.span_data(id) {
@@ -188,7 +190,7 @@ impl Subscriber for Tee {
             return Interest::always();
         }
         match self.inner.get() {
-            Some(inner) => inner.register_callsite(meta),
+            Some(inner) => muted(|| inner.register_callsite(meta)),
             // a global may be on its way: decide per call
             None => Interest::sometimes(),
         }
@@ -205,7 +207,7 @@ impl Subscriber for Tee {
     }
 
     fn enabled(&self, meta: &Metadata<'_>) -> bool {
-        crate::layer::interesting(meta) || self.inner().is_some_and(|i| i.enabled(meta))
+        crate::layer::interesting(meta) || self.inner().is_some_and(|i| muted(|| i.enabled(meta)))
     }
 
     fn new_span(&self, attrs: &Attributes<'_>) -> Id {
@@ -219,14 +221,14 @@ impl Subscriber for Tee {
     fn record(&self, id: &Id, values: &Record<'_>) {
         self.reg.record(id, values);
         if let (Some(inner), Some(iid)) = (self.inner.get(), self.inner_id(id)) {
-            inner.record(&iid, values);
+            muted(|| inner.record(&iid, values));
         }
     }
 
     fn record_follows_from(&self, id: &Id, follows: &Id) {
         let ids = (self.inner_id(id), self.inner_id(follows));
         if let (Some(inner), (Some(a), Some(b))) = (self.inner.get(), ids) {
-            inner.record_follows_from(&a, &b);
+            muted(|| inner.record_follows_from(&a, &b));
         }
     }
 
@@ -235,26 +237,29 @@ impl Subscriber for Tee {
         let Some(inner) = self.inner() else {
             return;
         };
-        if !inner.enabled(event.metadata()) {
+        if !muted(|| inner.enabled(event.metadata())) {
             return;
         }
         match event.parent() {
-            None => inner.event(event), // contextual (the inner's current span) or root
-            Some(parent) => super::forward::event(inner, event, self.nearest_inner(parent)),
+            None => muted(|| inner.event(event)), // contextual (the inner's current span) or root
+            Some(parent) => {
+                let parent = self.nearest_inner(parent);
+                muted(|| super::forward::event(inner, event, parent));
+            }
         }
     }
 
     fn enter(&self, id: &Id) {
         self.reg.enter(id);
         if let (Some(inner), Some(iid)) = (self.inner.get(), self.inner_id(id)) {
-            inner.enter(&iid);
+            muted(|| inner.enter(&iid));
         }
     }
 
     fn exit(&self, id: &Id) {
         self.reg.exit(id);
         if let (Some(inner), Some(iid)) = (self.inner.get(), self.inner_id(id)) {
-            inner.exit(&iid);
+            muted(|| inner.exit(&iid));
         }
     }
 
@@ -263,23 +268,23 @@ impl Subscriber for Tee {
             return self
                 .inner
                 .get()
-                .map_or_else(|| id.clone(), |i| i.clone_span(id));
+                .map_or_else(|| id.clone(), |i| muted(|| i.clone_span(id)));
         }
         let ours = self.reg.clone_span(id);
         if let (Some(inner), Some(iid)) = (self.inner.get(), self.inner_id(id)) {
-            inner.clone_span(&iid);
+            muted(|| inner.clone_span(&iid));
         }
         ours
     }
 
     fn try_close(&self, id: Id) -> bool {
         match CLOSING.with(Cell::get) {
-            Closing::Inner => return self.inner.get().is_some_and(|i| i.try_close(id)),
+            Closing::Inner => return self.inner.get().is_some_and(|i| muted(|| i.try_close(id))),
             Closing::Ours => return self.reg.try_close(id),
             Closing::No => {}
         }
         if let (Some(inner), Some(iid)) = (self.inner.get(), self.inner_id(&id)) {
-            closing(Closing::Inner, || inner.try_close(iid));
+            closing(Closing::Inner, || muted(|| inner.try_close(iid)));
         }
         closing(Closing::Ours, || self.reg.try_close(id))
     }
