@@ -138,7 +138,7 @@ where
     F: Future,
     F::Output: TestResult,
 {
-    #[cfg(all(tokio_unstable, feature = "tracing"))]
+    #[cfg(all(tokio_unstable, feature = "tracing", not(feature = "process")))]
     crate::layer::install_default();
     #[cfg(not(tokio_unstable))]
     if config.max_tasks.is_some() {
@@ -147,7 +147,10 @@ where
              spawn hook; add it to `[build] rustflags` in .cargo/config.toml"
         );
     }
-    let options = config.options().unwrap_or_else(|e| panic!("{e}"));
+    let options = match config.options() {
+        Ok(options) => options,
+        Err(e) => panic!("{e}"),
+    };
     // a test of its own, whatever thread it runs on (before the runtime's
     // threads start, so they belong to it too)
     #[cfg(feature = "tracing")]
@@ -181,7 +184,8 @@ where
         }
         Ok((_, Err(report))) => {
             runtime.shutdown(&tracker);
-            panic!("{report}")
+            // the test's line, without a backtrace through leakcheck's harness
+            crate::fail::fail_at(std::panic::Location::caller(), report.to_string())
         }
     }
 }

@@ -18,6 +18,8 @@ pub(crate) struct Owner {
     pub(crate) id: u64,
     /// The test's name (its thread's name), for report headlines.
     pub(crate) name: Arc<str>,
+    /// The thread the test runs on.
+    pub(crate) thread: std::thread::ThreadId,
 }
 
 thread_local! {
@@ -42,6 +44,7 @@ pub(crate) fn of_thread() -> Option<Arc<Owner>> {
                 Arc::new(Owner {
                     id: next_id(),
                     name: Arc::from(name),
+                    thread: thread.id(),
                 })
             });
             owner.clone()
@@ -56,6 +59,7 @@ pub(crate) fn begin(name: &str) -> Scope {
     let fresh = Arc::new(Owner {
         id: next_id(),
         name: Arc::from(name),
+        thread: std::thread::current().id(),
     });
     let previous = OWNER
         .try_with(|slot| slot.replace(Some(fresh)))

@@ -41,7 +41,7 @@ pub(crate) async fn check(at: &'static Location<'static>) -> Result<(), Report> 
         let scope = Scope {
             owner: Some(owner.id),
             baseline: 0,
-            this_runtime: here.as_deref(),
+            this_runtime: here,
             blocking: true,
         };
         let leaked = crate::spans::leaked(&scope, |_| false);
@@ -57,7 +57,8 @@ pub(crate) async fn check(at: &'static Location<'static>) -> Result<(), Report> 
         }
     };
     let ring = || tasks::ended().notify_waiters();
-    let found = settle(Instant::now() + grace, &[tasks::ended()], ring, look).await;
+    let mut found = settle(Instant::now() + grace, &[tasks::ended()], ring, look).await;
+    crate::trace::attach(&mut found.leaked).await;
     let name = match test_target() {
         Some(target) => format!("{target}::{}", owner.name),
         None => owner.name.to_string(),

@@ -179,12 +179,16 @@ impl Report {
                  waker is left anywhere to wake {}",
                 if leaked == 1 { "it" } else { "them" }
             ),
-            ReportKind::EndOfBinary => writeln!(
-                f,
-                "leakcheck: `{name}` leaves {} and {tasks} running after its tests (waited {})",
-                count(self.threads.len(), "thread"),
-                human(self.grace)
-            ),
+            ReportKind::EndOfBinary => {
+                let threads = count(self.threads.len(), "thread");
+                let what = match (self.threads.len(), leaked) {
+                    (_, 0) => threads,
+                    (0, _) => tasks,
+                    _ => format!("{threads} and {tasks}"),
+                };
+                let waited = human(self.grace);
+                writeln!(f, "leakcheck: `{name}` leaves {what} running after its tests (waited {waited})")
+            }
             _ if leaked == 0 => writeln!(f, "leakcheck: `{name}` failed its task checks"),
             ReportKind::EndOfTest => writeln!(
                 f,
@@ -205,34 +209,55 @@ impl Report {
 
     fn advice(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.kind == ReportKind::EndOfBinary {
-            writeln!(f)?;
-            return writeln!(
-                f,
-                "To fix: join the threads and stop the tasks before the test that started them \
-                 returns. To accept one, ignore it by name, function or site: \
-                 `verify_test_main!(leakcheck::Options::new().ignore_name(\"...\"))`, or in \
-                 leakcheck.toml."
-            );
+            return self.binary_advice(f);
         }
         if self.leaked() == 0 && self.blocking == 0 {
             return Ok(());
         }
+        let when = match self.kind {
+            ReportKind::Check { .. } => "before this check",
+            _ => "before the test body returns",
+        };
         writeln!(f)?;
         write!(
             f,
-            "To fix: stop these tasks before the checked code returns (abort or await their \
-             JoinHandles, drop the senders they wait on, or signal shutdown and await it)."
+            "To fix: stop these tasks {when} (abort or await their JoinHandles, drop the \
+             senders they wait on, or signal shutdown and await it)."
         )?;
         match self.groups.first().and_then(|g| g.spawn_site) {
             Some(site) => writeln!(
                 f,
                 " To accept one and every task it spawned, ignore it: \
-                 #[leakcheck::test(ignore_spawn_site = \"{}:{}\")], or in leakcheck.toml.",
-                site.short_file(),
-                site.line()
+                 `ignore_spawn_site = \"{site}\"`, as an argument of #[leakcheck::test] or in \
+                 leakcheck.toml."
             ),
             None => writeln!(f),
         }
+    }
+
+    /// What to do about threads and tasks a test binary left behind.
+    fn binary_advice(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let rule = match (self.threads.first(), self.groups.first()) {
+            (Some(thread), _) if thread.name.is_some() => {
+                format!(
+                    "ignore_name(\"{}\")",
+                    thread.name.as_deref().unwrap_or_default()
+                )
+            }
+            (_, Some(group)) if group.spawn_site.is_some() => {
+                let site = group.spawn_site.map(|s| s.to_string()).unwrap_or_default();
+                format!("ignore_spawn_site(\"{site}\")")
+            }
+            _ => "ignore_fn(\"...\")".to_owned(),
+        };
+        writeln!(f)?;
+        writeln!(
+            f,
+            "To fix: join the threads and stop the tasks before the test that started them \
+             returns. To accept one, ignore it by name, function or site: \
+             `leakcheck::verify_test_main!(leakcheck::Options::new().{rule})`, or in \
+             leakcheck.toml."
+        )
     }
 }
 

@@ -74,22 +74,41 @@ impl SpawnSite {
     }
 
     /// A site from parts read at run time (tokio's tracing spans carry the
-    /// spawn location as fields); the file name is interned.
-    #[allow(dead_code)] // for the tracing-span observer
-    pub(crate) fn intern(file: &str, line: u32, column: u32) -> SpawnSite {
-        static FILES: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
-        let mut files = FILES.get_or_init(Default::default).lock();
-        let file = match files.get(file) {
-            Some(known) => *known,
-            None => {
-                // Source files are few and live as long as the program.
-                let leaked: &'static str = Box::leak(file.to_owned().into_boxed_str());
-                files.insert(leaked);
-                leaked
-            }
-        };
+    /// spawn location as fields), with the file already interned.
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+    pub(crate) fn new(file: &'static str, line: u32, column: u32) -> SpawnSite {
         SpawnSite { file, line, column }
     }
+}
+
+/// `file` as a `&'static str`: source file names are few and live as long
+/// as the program, so each is kept once. tokio hands the same `&'static str`
+/// for every spawn from one place, so a small per-thread cache keyed by its
+/// address answers most calls without the lock.
+#[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+pub(crate) fn intern_file(file: &str) -> &'static str {
+    thread_local! {
+        static RECENT: std::cell::Cell<(usize, usize, Option<&'static str>)> =
+            const { std::cell::Cell::new((0, 0, None)) };
+    }
+    let key = (file.as_ptr() as usize, file.len());
+    if let Ok((ptr, len, Some(known))) = RECENT.try_with(std::cell::Cell::get) {
+        if (ptr, len) == key {
+            return known;
+        }
+    }
+    static FILES: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
+    let mut files = FILES.get_or_init(Default::default).lock();
+    let interned = match files.get(file) {
+        Some(known) => *known,
+        None => {
+            let leaked: &'static str = Box::leak(file.to_owned().into_boxed_str());
+            files.insert(leaked);
+            leaked
+        }
+    };
+    let _ = RECENT.try_with(|r| r.set((key.0, key.1, Some(interned))));
+    interned
 }
 
 impl From<&'static Location<'static>> for SpawnSite {
@@ -120,11 +139,9 @@ mod tests {
 
     #[test]
     fn registry_sites_print_short_and_match_both_forms() {
-        let site = SpawnSite::intern(
-            "/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/pool-1.2.3/src/pool.rs",
-            28,
-            13,
-        );
+        let file =
+            "/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/pool-1.2.3/src/pool.rs";
+        let site = SpawnSite::new(intern_file(file), 28, 13);
         assert_eq!(site.to_string(), "pool-1.2.3/src/pool.rs:28:13");
         assert!(site.contains("pool-1.2.3/src/pool.rs:28"));
         assert!(site.contains("/root/.cargo/registry"));
@@ -133,8 +150,8 @@ mod tests {
 
     #[test]
     fn interning_keeps_one_copy() {
-        let a = SpawnSite::intern("src/a.rs", 1, 2);
-        let b = SpawnSite::intern("src/a.rs", 3, 4);
-        assert!(std::ptr::eq(a.file(), b.file()));
+        let a = intern_file(&String::from("src/a.rs"));
+        let b = intern_file(&String::from("src/a.rs"));
+        assert!(std::ptr::eq(a, b));
     }
 }

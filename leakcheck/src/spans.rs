@@ -8,19 +8,19 @@ use crate::layer::tasks::{self, Kind, Seen};
 use crate::snapshot::TaskInfo;
 
 /// What a check over spans looks at.
-pub(crate) struct Scope<'a> {
+pub(crate) struct Scope {
     /// Only tasks of this owner (`None`: every task).
     pub(crate) owner: Option<u64>,
     /// Only tasks spawned after this one.
     pub(crate) baseline: u64,
     /// The id of the checking code's runtime.
-    pub(crate) this_runtime: Option<&'a str>,
+    pub(crate) this_runtime: Option<u64>,
     /// `spawn_blocking` work too (a tracker counts it by itself).
     pub(crate) blocking: bool,
 }
 
 /// The live tasks in `scope` that `known` does not already cover.
-pub(crate) fn leaked(scope: &Scope<'_>, known: impl Fn(u64) -> bool) -> Vec<TaskInfo> {
+pub(crate) fn leaked(scope: &Scope, known: impl Fn(u64) -> bool) -> Vec<TaskInfo> {
     let owned = |s: &Seen| match scope.owner {
         Some(owner) => s.owner.as_ref().is_some_and(|o| o.id == owner),
         None => true,
@@ -47,11 +47,8 @@ fn counts(seen: &Seen) -> bool {
 }
 
 /// The id of the runtime the calling code runs on.
-pub(crate) fn this_runtime() -> Option<String> {
-    #[cfg(tokio_unstable)]
-    return Handle::try_current().ok().map(|h| h.id().to_string());
-    #[cfg(not(tokio_unstable))]
-    return None;
+pub(crate) fn this_runtime() -> Option<u64> {
+    tasks::current_runtime()
 }
 
 /// Tasks alive on `handle`'s runtime that no span showed: spawned where
@@ -63,8 +60,8 @@ pub(crate) fn unseen_on(handle: &Handle) -> usize {
     let seen = tasks::live()
         .iter()
         .filter(|s| s.kind == Kind::Task)
-        .filter(|s| match s.home().and_then(|h| h.runtime.as_deref()) {
-            Some(theirs) => Some(theirs) == here.as_deref(),
+        .filter(|s| match s.home().and_then(|h| h.runtime) {
+            Some(theirs) => Some(theirs) == here,
             None => true, // not polled yet: count it, so nothing is reported twice
         })
         .count();

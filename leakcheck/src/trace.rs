@@ -14,19 +14,17 @@ pub(crate) use dump::attach;
 
 /// Without task dumps there is nothing to attach.
 #[cfg(not(all(tokio_unstable, feature = "taskdump", target_os = "linux")))]
-pub(crate) async fn attach(_: &std::sync::Arc<crate::state::State>, _: &mut [crate::TaskInfo]) {}
+pub(crate) async fn attach(_: &mut [crate::TaskInfo]) {}
 
 #[cfg(all(tokio_unstable, feature = "taskdump", target_os = "linux"))]
 mod dump {
     use std::collections::{BTreeMap, HashMap};
-    use std::sync::Arc;
     use std::time::{Duration, Instant};
 
     use tokio::runtime::{Handle, RuntimeFlavor};
 
     use crate::frame::Frame;
-    use crate::snapshot::{AwaitNode, AwaitTrace, TaskInfo, TaskState};
-    use crate::state::State;
+    use crate::snapshot::{AwaitNode, AwaitTrace, Home, TaskInfo, TaskState};
 
     /// The longest a dump may take before the report gives up on traces.
     const DUMP_TIMEOUT: Duration = Duration::from_secs(2);
@@ -46,24 +44,36 @@ mod dump {
         `debug = \"line-tables-only\"` or more to see where each task waits";
 
     /// Attaches an await trace (or the reason there is none) to each task.
-    pub(crate) async fn attach(state: &Arc<State>, tasks: &mut [TaskInfo]) {
+    pub(crate) async fn attach(tasks: &mut [TaskInfo]) {
+        // a dump covers the runtime it is taken on, and only its owned tasks
+        let (here, elsewhere): (Vec<_>, Vec<_>) =
+            tasks.iter_mut().partition(|t| t.home == Home::ThisRuntime);
+        for task in elsewhere {
+            task.waiting = AwaitTrace::Unavailable(format!(
+                "it lives {}, and tokio's task dump covers the tasks of the runtime it is \
+                 taken on",
+                task.home
+            ));
+        }
+        attach_here(here).await;
+    }
+
+    async fn attach_here(mut tasks: Vec<&mut TaskInfo>) {
         if tasks.is_empty() {
             return;
         }
         let Ok(handle) = Handle::try_current() else {
             return set_all(
-                tasks,
+                &mut tasks,
                 "the check ran outside the runtime, which a dump needs",
             );
         };
         if handle.runtime_flavor() == RuntimeFlavor::MultiThread {
-            return set_all(tasks, MULTI_THREAD);
+            return set_all(&mut tasks, MULTI_THREAD);
         }
-        let Some(mut traced) = dump(state, &handle, tasks).await else {
-            return set_all(
-                tasks,
-                "the task dump did not finish within 2s and was abandoned",
-            );
+        let Some(mut traced) = dump(&handle, &tasks).await else {
+            let why = "the task dump did not finish within 2s and was abandoned";
+            return set_all(&mut tasks, why);
         };
         for task in tasks {
             task.waiting = match traced.remove(&task.id) {
@@ -79,18 +89,14 @@ mod dump {
     /// Dumps until every idle leaked task has frames (a task that was
     /// scheduled when tokio traced it can come back empty), or the attempts
     /// or time run out. `None` if no dump finished.
-    async fn dump(
-        state: &Arc<State>,
-        handle: &Handle,
-        tasks: &[TaskInfo],
-    ) -> Option<HashMap<u64, AwaitTrace>> {
+    async fn dump(handle: &Handle, tasks: &[&mut TaskInfo]) -> Option<HashMap<u64, AwaitTrace>> {
         let deadline = Instant::now() + DUMP_TIMEOUT;
         let mut traced: HashMap<u64, AwaitTrace> = HashMap::new();
         let mut dumped_any = false;
         let has_tree = |t: Option<&AwaitTrace>| matches!(t, Some(AwaitTrace::Tree(_)));
         for _ in 0..DUMP_ATTEMPTS {
             let mut dump = std::pin::pin!(handle.dump());
-            let Some(dump) = crate::wait::until(state, deadline, dump.as_mut()).await else {
+            let Some(dump) = crate::wait::until(deadline, dump.as_mut()).await else {
                 break;
             };
             dumped_any = true;
@@ -111,7 +117,7 @@ mod dump {
         dumped_any.then_some(traced)
     }
 
-    fn set_all(tasks: &mut [TaskInfo], why: &str) {
+    fn set_all(tasks: &mut [&mut TaskInfo], why: &str) {
         for task in tasks {
             task.waiting = AwaitTrace::Unavailable(why.to_owned());
         }

@@ -340,7 +340,7 @@ impl Tracker {
         let grace = state.options.grace_duration();
         let handle = Handle::try_current().ok();
         let mut found = self.settle(Instant::now() + grace, handle.as_ref()).await;
-        crate::trace::attach(state, &mut found.leaked).await;
+        crate::trace::attach(&mut found.leaked).await;
         let mut report = Report {
             name: state.name.clone(),
             kind,
@@ -433,7 +433,7 @@ impl Tracker {
         let scope = crate::spans::Scope {
             owner: Some(*owner),
             baseline,
-            this_runtime: here.as_deref(),
+            this_runtime: here,
             blocking: false,
         };
         let more = crate::spans::leaked(&scope, |id| mode::is_tracked(&self.data, id));

@@ -150,16 +150,15 @@ impl Drop for Alarm {
 /// in real time whatever the runtime's clock does.
 #[cfg_attr(not(all(tokio_unstable, feature = "taskdump")), allow(dead_code))]
 pub(crate) async fn until<F: Future + Unpin>(
-    state: &Arc<State>,
     deadline: Instant,
     mut future: F,
 ) -> Option<F::Output> {
-    let theirs = state.clone();
-    let alarm = Alarm::start(move || theirs.notify.notify_waiters());
+    let notify = Arc::new(Notify::new());
+    let theirs = notify.clone();
+    let alarm = Alarm::start(move || theirs.notify_waiters());
     if let Some(alarm) = &alarm {
         alarm.set(deadline);
     }
-    let notify = &state.notify;
     let mut notified = Box::pin(notify.notified());
     std::future::poll_fn(|cx| {
         if let Poll::Ready(out) = Pin::new(&mut future).poll(cx) {

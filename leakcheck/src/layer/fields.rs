@@ -1,6 +1,7 @@
-//! The fields leakcheck reads from tokio's spans and events.
+//! The fields leakcheck reads from tokio's spans and events, read without
+//! allocating where it can: this runs for every span and waker event.
 
-use std::fmt::Debug;
+use std::fmt::{self, Debug, Write};
 
 use tracing::field::{Field, Visit};
 
@@ -15,16 +16,17 @@ pub(super) struct Fields {
     pub(super) op: Option<WakerOp>,
     /// `kind`: of a task span (`task`, `local`, `blocking`, `block_on`), of
     /// a resource span (`timer`, ...).
-    pub(super) kind: Option<String>,
-    /// `loc.file`, `loc.line`, `loc.col`: where a task was spawned.
-    pub(super) file: Option<String>,
+    pub(super) kind: Option<&'static str>,
+    /// `loc.file` (interned), `loc.line`, `loc.col`: where a task was spawned.
+    pub(super) file: Option<&'static str>,
     pub(super) line: Option<u32>,
     pub(super) col: Option<u32>,
     /// `duration` of a `state_update` event, in `duration.unit`s.
     pub(super) duration: Option<u64>,
-    pub(super) unit: Option<String>,
-    /// `op_name` and `is_ready` of a `poll_op` event.
-    pub(super) op_name: Option<String>,
+    pub(super) unit: Option<&'static str>,
+    /// A `poll_op` event of a timer (`op_name = "poll_elapsed"`), and its
+    /// `is_ready`.
+    pub(super) poll_elapsed: bool,
     pub(super) is_ready: Option<bool>,
 }
 
@@ -35,6 +37,11 @@ pub(super) enum WakerOp {
     Drop,
     Wake,
     WakeByRef,
+}
+
+/// One of `known`, as a `'static` string, if `value` is one.
+fn known(value: &str, known: &[&'static str]) -> Option<&'static str> {
+    known.iter().copied().find(|k| *k == value)
 }
 
 impl Fields {
@@ -50,12 +57,38 @@ impl Fields {
                     _ => None,
                 }
             }
-            "kind" => self.kind = Some(value.to_owned()),
-            "loc.file" => self.file = Some(value.to_owned()),
-            "duration.unit" => self.unit = Some(value.to_owned()),
-            "op_name" => self.op_name = Some(value.to_owned()),
+            "kind" => {
+                let kinds = ["task", "local", "blocking", "block_on", "timer"];
+                self.kind = Some(known(value, &kinds).unwrap_or("other"));
+            }
+            "loc.file" => self.file = Some(crate::site::intern_file(value)),
+            "duration.unit" => self.unit = known(value, &["ms", "s", "us", "µs", "ns"]),
+            "op_name" => self.poll_elapsed = value == "poll_elapsed",
             _ => {}
         }
+    }
+}
+
+/// The fields `text` reads from `Display`/`Debug` values.
+const TEXT_FIELDS: [&str; 5] = ["task.name", "op", "kind", "duration.unit", "op_name"];
+
+/// A short `Debug` rendering on the stack.
+struct Short {
+    bytes: [u8; 48],
+    len: usize,
+    overflow: bool,
+}
+
+impl Write for Short {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let end = self.len + s.len();
+        if end > self.bytes.len() {
+            self.overflow = true;
+            return Err(fmt::Error);
+        }
+        self.bytes[self.len..end].copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
     }
 }
 
@@ -89,7 +122,25 @@ impl Visit for Fields {
 
     fn record_debug(&mut self, field: &Field, value: &dyn Debug) {
         // `%value` fields arrive here as Display-through-Debug: no quotes
-        let text = format!("{value:?}");
-        self.text(field.name(), text.trim_matches('"'));
+        let name = field.name();
+        if !TEXT_FIELDS.contains(&name) {
+            return;
+        }
+        let mut short = Short {
+            bytes: [0; 48],
+            len: 0,
+            overflow: false,
+        };
+        match write!(short, "{value:?}") {
+            Ok(()) => {
+                let text = std::str::from_utf8(&short.bytes[..short.len]).unwrap_or_default();
+                self.text(name, text.trim_matches('"'));
+            }
+            Err(_) if short.overflow => {
+                let text = format!("{value:?}");
+                self.text(name, text.trim_matches('"'));
+            }
+            Err(_) => {}
+        }
     }
 }

@@ -26,6 +26,7 @@ use timers::Timer;
 
 /// What the layer knows of one live task.
 #[derive(Debug, Clone, Default)]
+#[cfg_attr(not(tokio_unstable), allow(dead_code))]
 pub(crate) struct Facts {
     pub(crate) name: Option<Arc<str>>,
     /// Wakers of the task alive anywhere.
@@ -120,6 +121,8 @@ where
 
 /// Installs `registry().with(layer())` as the global subscriber, unless one
 /// is already set (then the user's subscriber needs [`layer`] added).
+/// Not with the `process` feature, whose tee feeds the layer on every thread.
+#[cfg_attr(any(not(tokio_unstable), feature = "process"), allow(dead_code))]
 pub(crate) fn install_default() {
     static ONCE: OnceLock<()> = OnceLock::new();
     ONCE.get_or_init(|| {
@@ -143,7 +146,7 @@ where
         let mut fields = Fields::default();
         attrs.record(&mut fields);
         if attrs.metadata().name() == "runtime.resource" {
-            if fields.kind.as_deref() == Some("timer") {
+            if fields.kind == Some("timer") {
                 span.extensions_mut().insert(Timer::created());
             }
             return;
@@ -196,10 +199,8 @@ where
             return;
         };
         if let Some(d) = fields.duration {
-            timer.armed(timers::duration(d, fields.unit.as_deref()));
-        } else if let (Some("poll_elapsed"), Some(ready)) =
-            (fields.op_name.as_deref(), fields.is_ready)
-        {
+            timer.armed(timers::duration(d, fields.unit));
+        } else if let (true, Some(ready)) = (fields.poll_elapsed, fields.is_ready) {
             timer.polled(ready);
         }
     }

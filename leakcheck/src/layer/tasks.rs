@@ -42,8 +42,8 @@ impl Kind {
 /// Where a task runs, learned at its first poll.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Home {
-    /// The id of the runtime that polled it.
-    pub(crate) runtime: Option<String>,
+    /// The id of the runtime that polled it (`tokio::runtime::Id` as a number).
+    pub(crate) runtime: Option<u64>,
     /// The name of the thread that first polled it.
     pub(crate) thread: Option<Arc<str>>,
 }
@@ -60,6 +60,9 @@ pub(crate) struct Seen {
     pub(crate) parent_site: Option<SpawnSite>,
     /// The test it belongs to.
     pub(crate) owner: Option<Arc<Owner>>,
+    /// Spawned outside any task, on the thread the test runs on: by the
+    /// test body itself.
+    pub(crate) by_test_body: bool,
     /// The call chain of the spawn (a frame-pointer walk at the span).
     pub(crate) chain: u32,
     pub(crate) spawned: Instant,
@@ -156,16 +159,35 @@ impl Seen {
 
 /// The runtime and thread polling right now.
 fn here() -> Home {
-    #[cfg(tokio_unstable)]
-    let runtime = tokio::runtime::Handle::try_current()
-        .ok()
-        .map(|h| h.id().to_string());
-    #[cfg(not(tokio_unstable))]
-    let runtime = None;
-    Home {
-        runtime,
-        thread: std::thread::current().name().map(Arc::from),
+    thread_local! {
+        /// This thread's name, looked up once.
+        static NAME: OnceLock<Option<Arc<str>>> = const { OnceLock::new() };
     }
+    let thread = NAME
+        .try_with(|n| {
+            n.get_or_init(|| std::thread::current().name().map(Arc::from))
+                .clone()
+        })
+        .ok()
+        .flatten();
+    Home {
+        runtime: current_runtime(),
+        thread,
+    }
+}
+
+/// The id of the runtime the calling code runs on, as a number.
+pub(crate) fn current_runtime() -> Option<u64> {
+    #[cfg(tokio_unstable)]
+    return tokio::runtime::Handle::try_current().ok().map(|h| {
+        use std::hash::{Hash, Hasher};
+        // `runtime::Id` has no accessor; it hashes as its one number
+        let mut hasher = rustc_hash::FxHasher::default();
+        h.id().hash(&mut hasher);
+        hasher.finish()
+    });
+    #[cfg(not(tokio_unstable))]
+    return None;
 }
 
 thread_local! {
@@ -191,18 +213,23 @@ pub(super) fn spawned(task: u64, fields: Fields) -> Arc<Seen> {
     };
     // a `block_on` future (a test body) is not a task: no parent
     let parent = polling.filter(|p| p.kind != Kind::BlockOn);
-    let site = match (&fields.file, fields.line, fields.col) {
-        (Some(file), Some(line), Some(col)) => Some(SpawnSite::intern(file, line, col)),
+    let by_test_body = parent.is_none()
+        && owner
+            .as_ref()
+            .is_some_and(|o| o.thread == std::thread::current().id());
+    let site = match (fields.file, fields.line, fields.col) {
+        (Some(file), Some(line), Some(col)) => Some(SpawnSite::new(file, line, col)),
         _ => None,
     };
     let seen = Arc::new(Seen {
         id: task,
-        kind: Kind::parse(fields.kind.as_deref()),
+        kind: Kind::parse(fields.kind),
         name: fields.name.map(Arc::from),
         site,
         parent: parent.as_ref().map(|p| p.id),
         parent_site: parent.as_ref().and_then(|p| p.site),
         owner,
+        by_test_body,
         chain: crate::chain::capture(),
         spawned: Instant::now(),
         home: OnceLock::new(),
@@ -244,8 +271,11 @@ fn shards() -> &'static [Shard; SHARDS] {
     TASKS.get_or_init(Default::default)
 }
 
+/// Runs of 256 consecutive ids share a shard, so the ids in one shard's map
+/// are dense, which FxHash spreads well (ids a multiple of 16 apart would
+/// all land in the same few buckets).
 fn shard(task: u64) -> &'static Shard {
-    &shards()[task as usize % SHARDS]
+    &shards()[(task >> 8) as usize % SHARDS]
 }
 
 /// The layer's view of a task, if the layer saw it spawn.

@@ -104,7 +104,7 @@ pub(crate) fn next_wake(task: u64) -> Option<Duration> {
 }
 
 /// `duration` in `unit` (tokio reports timers in ms).
-pub(super) fn duration(value: u64, unit: Option<&str>) -> Duration {
+pub(super) fn duration(value: u64, unit: Option<&'static str>) -> Duration {
     match unit {
         Some("s") => Duration::from_secs(value),
         Some("us" | "µs") => Duration::from_micros(value),

@@ -9,7 +9,7 @@ use crate::snapshot::{AwaitTrace, Home, Parent, TaskInfo, TaskState};
 
 /// `seen` as a task report, as seen from a check on the runtime with id
 /// `this_runtime` (`None`: no runtime, every task is on another one).
-pub(crate) fn from_seen(seen: &Seen, this_runtime: Option<&str>, baseline: u64) -> TaskInfo {
+pub(crate) fn from_seen(seen: &Seen, this_runtime: Option<u64>, baseline: u64) -> TaskInfo {
     let facts = crate::layer::facts(seen.id);
     let age = seen.spawned.elapsed();
     let polls = seen.polls();
@@ -58,11 +58,12 @@ fn parent(seen: &Seen) -> Parent {
             spawn_site: seen.parent_site,
             alive: crate::layer::tasks::lookup(id).is_some(),
         },
-        None => Parent::TestBody,
+        None if seen.by_test_body => Parent::TestBody,
+        None => Parent::Outside,
     }
 }
 
-fn home(seen: &Seen, this_runtime: Option<&str>) -> Home {
+fn home(seen: &Seen, this_runtime: Option<u64>) -> Home {
     if seen.kind == Kind::Local {
         return Home::LocalSet;
     }
@@ -70,10 +71,10 @@ fn home(seen: &Seen, this_runtime: Option<&str>) -> Home {
         // not polled yet: spawned from the checked code, so most likely here
         return Home::ThisRuntime;
     };
-    match (polled.runtime.as_deref(), this_runtime) {
+    match (polled.runtime, this_runtime) {
         (Some(theirs), Some(ours)) if theirs == ours => Home::ThisRuntime,
         (theirs, _) => Home::OtherRuntime {
-            id: theirs.map(str::to_owned),
+            id: theirs.map(|id| id.to_string()),
             thread: polled.thread.as_deref().map(str::to_owned),
         },
     }
