@@ -3,7 +3,7 @@
 //! settings with a bad key, timers, a dependency's spawn site, mid-test
 //! checks, the once-only multi_thread note, and stable `select!`/`join!`
 //! trees. Elsewhere: a test file named `test.rs` keeps its frames
-//! (`test.rs`), release builds (`profiles.rs`), the one-line "no frames"
+//! (`test.rs`), release builds (`release/profiles.rs`), the one-line "no frames"
 //! note (`stuck.rs`).
 #![cfg(tokio_unstable)]
 

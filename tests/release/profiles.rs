@@ -1,5 +1,6 @@
 //! What a report can show in each build profile. CI runs this file in the
-//! dev profile and in two release profiles (`.ci/run`):
+//! dev profile and in two release profiles (`.ci/run`), in a package of
+//! its own so that those builds stay small:
 //!
 //! - `release-nodebug` (`debug = false`): no file:line anywhere; the report
 //!   says so instead of blaming the task dump, and keeps internals out;
@@ -54,7 +55,9 @@ fn reports_say_what_this_build_can_show() {
         chain.len() <= 8,
         "a short chain of the user's frames:\n{report}"
     );
-    let with_lines = chain.iter().any(|f| f.contains(" at tests/profiles.rs:"));
+    let with_lines = chain
+        .iter()
+        .any(|f| f.contains(concat!(" at ", file!(), ":")));
     if with_lines {
         assert_lacks(&report, "this binary has no debug info");
     } else {
