@@ -409,7 +409,10 @@ fn concurrent_resizes_of_one_shard() {
     assert_eq!(sorted_ids(&table), (1..=THREADS * EACH).collect::<Vec<_>>());
     run(true);
     assert_eq!(table.len(), 0);
-    assert!(table.allocated_bytes() <= 2 * MIN_CAPACITY * size_of::<T>());
+    // A drained ring of up to 4x the minimum is kept (see `review_ring`),
+    // and which size the last review left depends on the interleaving.
+    let slots = table.allocated_bytes() / size_of::<T>();
+    assert!(slots <= 5 * MIN_CAPACITY, "{slots} slots");
 }
 
 #[test]
