@@ -87,6 +87,8 @@
 
 mod capture;
 mod chain;
+#[cfg(tokio_unstable)]
+mod clock;
 #[cfg(feature = "console")]
 pub mod console;
 mod fail;
@@ -104,6 +106,8 @@ mod paths;
 mod plain;
 #[cfg(feature = "process")]
 mod process;
+#[cfg(tokio_unstable)]
+mod record;
 mod report;
 mod settings;
 mod site;
@@ -111,6 +115,8 @@ mod snapshot;
 #[cfg(feature = "tracing")]
 mod spans;
 mod state;
+#[cfg(tokio_unstable)]
+mod table;
 mod text;
 mod thread;
 mod trace;
@@ -123,8 +129,6 @@ mod walk;
 pub mod endpoint;
 #[cfg(feature = "tracing")]
 mod layer;
-#[cfg(tokio_unstable)]
-mod registry;
 
 pub use capture::Capture;
 #[cfg(feature = "endpoint")]

@@ -514,7 +514,7 @@ impl fmt::Display for Snapshot {
 #[cfg(tokio_unstable)]
 mod records;
 #[cfg(tokio_unstable)]
-pub(crate) use records::from_records;
+pub(crate) use records::{from_records, View};
 
 #[cfg(feature = "tracing")]
 mod seen;

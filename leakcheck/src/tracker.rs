@@ -191,8 +191,8 @@ impl Tracker {
     /// # }
     /// ```
     pub fn snapshot(&self) -> Snapshot {
-        let mut tasks = mode::live_tasks(&self.state, &self.data, Which::All);
-        tasks.sort_by_key(|t| t.id);
+        let tasks = mode::live_tasks(&self.state, &self.data, Which::All);
+        debug_assert!(tasks.windows(2).all(|w| w[0].id < w[1].id));
         Snapshot {
             tasks,
             capture: self.state.options.capture_level(),

@@ -17,6 +17,8 @@
 #[cfg(tokio_unstable)]
 mod hooks;
 #[cfg(tokio_unstable)]
+mod live;
+#[cfg(tokio_unstable)]
 pub(crate) use hooks::*;
 
 #[cfg(not(tokio_unstable))]
