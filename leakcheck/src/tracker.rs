@@ -405,7 +405,7 @@ impl Tracker {
         let leaked = if candidates.is_empty() || ignore.is_empty() {
             candidates
         } else {
-            let live = mode::live_tasks(state, &self.data, Which::All);
+            let live = mode::live_tasks(state, &self.data, Which::Lineage);
             let ignored = ignore.subtree_matches(&live, candidates.iter());
             candidates
                 .into_iter()

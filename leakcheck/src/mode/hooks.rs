@@ -13,6 +13,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::sync::Arc;
 
+use rustc_hash::FxHashMap;
 use tokio::runtime::{Builder, Handle, TaskMeta};
 
 use super::live::Live;
@@ -20,7 +21,7 @@ use super::Which;
 use crate::capture::Capture;
 use crate::clock::Clock;
 use crate::local;
-use crate::record::{parent, Layout, Spawn};
+use crate::record::{parent, Layout, PollRecord, Spawn};
 use crate::site::{self, Resolver};
 use crate::snapshot::{from_records, TaskInfo, View};
 use crate::state::State;
@@ -197,9 +198,12 @@ pub(crate) fn live_tasks(state: &State, data: &Data, which: Which) -> Vec<TaskIn
     let baseline = state.baseline.load(SeqCst);
     let floor = match which {
         Which::All => 0,
-        Which::SinceBaseline => baseline,
+        Which::SinceBaseline | Which::Lineage => baseline,
     };
-    let records = data.table.sorted(floor);
+    let mut records = data.table.sorted(floor);
+    if which == Which::Lineage {
+        add_ancestors(&mut records, floor, &data.table);
+    }
     let view = View {
         baseline,
         capture: data.capture,
@@ -207,6 +211,30 @@ pub(crate) fn live_tasks(state: &State, data: &Data, which: Which) -> Vec<TaskIn
         sites: Resolver::now(),
     };
     from_records(&view, &records, floor, |id| data.table.get(id))
+}
+
+/// Adds to `records` (every live record above `floor`, sorted by id) the
+/// live ancestors at or below `floor` of each, looked up one by one; keeps
+/// them sorted.
+fn add_ancestors(records: &mut Vec<PollRecord>, floor: u64, table: &Live) {
+    /// Deeper than any real task tree (a guard, as ids never repeat).
+    const MAX_DEPTH: usize = 64;
+    let mut found: FxHashMap<u64, PollRecord> = FxHashMap::default();
+    for r in records.iter() {
+        let mut up = r.parent;
+        for _ in 0..MAX_DEPTH {
+            if up > floor || up == parent::OUTSIDE || found.contains_key(&up) {
+                break; // above the floor: it is in `records`, and walks itself
+            }
+            let Some(p) = table.get(up) else { break };
+            found.insert(up, p);
+            up = p.parent;
+        }
+    }
+    if !found.is_empty() {
+        records.extend(found.into_values());
+        records.sort_unstable_by_key(|r| r.id);
+    }
 }
 
 /// Whether the hooks track task `id`.

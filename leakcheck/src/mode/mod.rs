@@ -33,4 +33,7 @@ pub(crate) enum Which {
     All,
     /// Only those spawned after the baseline.
     SinceBaseline,
+    /// Those spawned after the baseline and the live tasks they descend
+    /// from (what ignore rules that match a whole subtree look at).
+    Lineage,
 }
