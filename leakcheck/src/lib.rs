@@ -27,7 +27,8 @@
 //! - [`verify_none`] and [`find_leaks`]: the same check at any point of a test
 //!   body, panicking or returning the [`Report`].
 //! - [`instrument`]: hooks any runtime you build into a [`Tracker`] that gives
-//!   the live count, a [`Snapshot`] of every live task, and the same checks.
+//!   the live count, a [`Snapshot`] of every live task (or a cheap [`Census`]
+//!   of them by spawn site), and the same checks.
 //! - `endpoint::router` and `serve` (feature `endpoint`): the live tasks of a
 //!   running service over HTTP, grouped, as JSON, as a pprof profile or a
 //!   flame graph, and what grew: the `pprof` goroutine dump, for tokio.
@@ -86,6 +87,7 @@
 )]
 
 mod capture;
+mod census;
 mod chain;
 #[cfg(tokio_unstable)]
 mod clock;
@@ -131,6 +133,7 @@ pub mod endpoint;
 mod layer;
 
 pub use capture::Capture;
+pub use census::{Census, TaskGroup};
 #[cfg(feature = "endpoint")]
 pub use endpoint::{serve, ServeOptions, Server};
 pub use fanout::Fanout;

@@ -19,6 +19,7 @@ use tokio::runtime::{Builder, Handle, TaskMeta};
 use super::live::Live;
 use super::Which;
 use crate::capture::Capture;
+use crate::census::{Census, RecordCounter};
 use crate::clock::Clock;
 use crate::local;
 use crate::record::{parent, Layout, PollRecord, Spawn};
@@ -235,6 +236,14 @@ fn add_ancestors(records: &mut Vec<PollRecord>, floor: u64, table: &Live) {
         records.extend(found.into_values());
         records.sort_unstable_by_key(|r| r.id);
     }
+}
+
+/// Every live task counted by spawn site, call chain (and name, with
+/// `by_name`), without building a [`TaskInfo`] per task.
+pub(crate) fn census(_: &State, data: &Data, by_name: bool) -> Census {
+    let mut counter = RecordCounter::new(data.capture, data.clock.now(), by_name);
+    data.table.visit(0, |r| counter.add(&r));
+    counter.finish(&Resolver::now())
 }
 
 /// Whether the hooks track task `id`.

@@ -11,6 +11,8 @@
 //! - `install(builder, state, data)`: hooks the runtime up;
 //! - `set_baseline(state, data, handle)`: remembers what is alive now;
 //! - `live_count(data)`, `live_tasks(state, data, which)`: what is alive;
+//! - `census(state, data, by_name)`: what is alive, counted by spawn site
+//!   and call chain;
 //! - `unidentified(state, data, handle)`: leaked tasks known only by count;
 //! - `IDENTITIES`: whether tasks are known one by one.
 
