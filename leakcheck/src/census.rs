@@ -12,7 +12,7 @@ use rustc_hash::FxHashMap;
 
 use crate::capture::Capture;
 use crate::site::SpawnSite;
-use crate::snapshot::TaskState;
+use crate::snapshot::{Snapshot, TaskState};
 
 /// The states in the order [`TaskGroup`] keeps their counts.
 const STATES: [TaskState; 6] = [
@@ -174,6 +174,16 @@ impl Census {
             capture,
             groups: Vec::new(),
         }
+    }
+
+    /// The census of the tasks of `snapshot` (for views that list both).
+    #[cfg_attr(not(feature = "endpoint"), allow(dead_code))]
+    pub(crate) fn of(snapshot: &Snapshot) -> Census {
+        let mut counter = Counter::default();
+        for t in snapshot.tasks() {
+            counter.add((t.spawn_site, t.chain), t.state, t.age);
+        }
+        counter.finish(snapshot.capture(), |(site, chain)| (site, chain, None))
     }
 }
 

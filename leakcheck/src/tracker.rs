@@ -221,6 +221,13 @@ impl Tracker {
         mode::census(&self.state, &self.data, false)
     }
 
+    /// [`Tracker::census`] with a group per task name too (names come
+    /// with the `tracing` feature), for the pprof view's `name` label.
+    #[cfg_attr(not(feature = "endpoint"), allow(dead_code))]
+    pub(crate) fn census_by_name(&self) -> Census {
+        mode::census(&self.state, &self.data, true)
+    }
+
     /// Starts a new baseline: tasks alive now are ignored by later checks,
     /// and the `max_tasks` peak starts from zero. `#[leakcheck::test]` takes
     /// one right before the body runs.
