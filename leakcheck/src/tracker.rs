@@ -228,6 +228,11 @@ impl Tracker {
         mode::census(&self.state, &self.data, true)
     }
 
+    /// Bytes of slot arrays the live-task table holds now.
+    pub(crate) fn table_bytes(&self) -> usize {
+        mode::table_bytes(&self.data)
+    }
+
     /// Starts a new baseline: tasks alive now are ignored by later checks,
     /// and the `max_tasks` peak starts from zero. `#[leakcheck::test]` takes
     /// one right before the body runs.

@@ -53,6 +53,11 @@ pub(crate) fn census(_: &State, data: &Data, _: bool) -> Census {
     Census::empty(data.capture)
 }
 
+/// No table here.
+pub(crate) fn table_bytes(_: &Data) -> usize {
+    0
+}
+
 pub(crate) fn unidentified(_: &State, data: &Data, handle: Option<&Handle>) -> usize {
     let alive = handle.map_or(0, |h| metrics::read(h).alive);
     alive.saturating_sub(data.alive_baseline.load(SeqCst))

@@ -246,6 +246,11 @@ pub(crate) fn census(_: &State, data: &Data, by_name: bool) -> Census {
     counter.finish(&Resolver::now())
 }
 
+/// Bytes of the live-task table's slot arrays.
+pub(crate) fn table_bytes(data: &Data) -> usize {
+    data.table.allocated_bytes()
+}
+
 /// Whether the hooks track task `id`.
 #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
 pub(crate) fn is_tracked(data: &Data, id: u64) -> bool {

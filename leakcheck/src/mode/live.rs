@@ -39,6 +39,14 @@ impl Live {
         }
     }
 
+    /// Bytes of slot arrays the table holds now.
+    pub(crate) fn allocated_bytes(&self) -> usize {
+        match self {
+            Live::Sites(t) => t.allocated_bytes(),
+            Live::Polls(t) => t.allocated_bytes(),
+        }
+    }
+
     /// The record of task `id`, if it is alive.
     pub(crate) fn get(&self, id: u64) -> Option<PollRecord> {
         match self {

@@ -13,6 +13,7 @@
 //! - `live_count(data)`, `live_tasks(state, data, which)`: what is alive;
 //! - `census(state, data, by_name)`: what is alive, counted by spawn site
 //!   and call chain;
+//! - `table_bytes(data)`: memory the live-task table holds;
 //! - `unidentified(state, data, handle)`: leaked tasks known only by count;
 //! - `IDENTITIES`: whether tasks are known one by one.
 

@@ -189,7 +189,6 @@ impl<R: Record> Table<R> {
     }
 
     /// Bytes of slot arrays currently allocated.
-    #[allow(dead_code)] // read by benches
     pub(crate) fn allocated_bytes(&self) -> usize {
         let slots: usize = self.shards.iter().map(|s| s.0.lock().slots()).sum();
         slots * size_of::<R>()
