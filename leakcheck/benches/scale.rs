@@ -28,12 +28,14 @@
 //!   glibc `mallinfo2` in-use bytes before and after parking N tasks, per
 //!   live task; again after K short tasks have churned through (the
 //!   tracker's steady state). Δ = variant − plain of the same sample round.
-//! * **stall**: call_chains with N parked tasks and a ticker task on a 1 ms
-//!   interval that also spawns and joins one task per tick; the largest gap
-//!   between ticks and the slowest spawn+join while another thread (a)
-//!   does nothing, (b) burns CPU without touching the tracker, (c) calls
-//!   `tracker.snapshot()` in a loop, (d) calls `tracker.census()` in a loop
-//!   (the table copy plus a count per record, no `TaskInfo`).
+//! * **stall**: call_chains with N parked tasks. First, alone: `census()`,
+//!   `snapshot()`, and a clean `find_leaks()` with the N tasks older than
+//!   the baseline (one look of a check's wait loop). Then a ticker task on
+//!   a 1 ms interval that also spawns and joins one task per tick: the
+//!   largest gap between ticks and the slowest spawn+join while another
+//!   thread (a) does nothing, (b) burns CPU without touching the tracker,
+//!   (c) calls `tracker.snapshot()` in a loop, (d) calls `tracker.census()`
+//!   in a loop (the table copy plus a count per record, no `TaskInfo`).
 
 use std::fmt::Write as _;
 use std::process::Command;
@@ -511,8 +513,15 @@ fn stall_section(args: &Args) {
         let snapshot_ms = time(&|| {
             std::hint::black_box(tracker.snapshot());
         });
+        // A leak check's look when all N tasks predate the baseline: what
+        // its wait loop pays on every wake (nothing leaked: one look).
+        tracker.set_baseline();
+        let check_ms = time(&|| {
+            let clean = bench.runtime().block_on(tracker.find_leaks());
+            assert!(clean.is_ok(), "nothing was spawned since the baseline");
+        });
         println!(
-            "\n{}: with nothing else running, median (min–max) of 5: tracker.census() {census_ms}; tracker.snapshot() {snapshot_ms} (a TaskInfo is {} bytes)",
+            "\n{}: with nothing else running, median (min–max) of 5: tracker.census() {census_ms}; tracker.snapshot() {snapshot_ms} (a TaskInfo is {} bytes); a clean find_leaks() with the N tasks older than the baseline {check_ms}",
             flavor.name(),
             size_of::<leakcheck::TaskInfo>()
         );
