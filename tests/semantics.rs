@@ -1,6 +1,7 @@
 //! What a leak-checked test means beyond "tasks left over": isolation between
 //! parallel runs, `max_tasks`, panicking bodies, blocking work, `Result`
-//! tests, `#[should_panic]`, mid-test checks and paused clocks.
+//! tests, `#[should_panic]`, mid-test checks, paused clocks, and ignore rules
+//! that match an ancestor older than the baseline.
 //!
 //! `LEAKCHECK_GRACE` is not tested here: the environment is process-global
 //! and the tests of this binary run in parallel.
@@ -282,4 +283,48 @@ fn start_paused_leak_is_still_reported() {
         &outcome.expect_err("a leak under a paused clock must fail"),
         1,
     );
+}
+
+// ── Ignore rules reach ancestors older than the baseline ───────────────────
+
+/// Spawns workers on request (the `ignore_fn` rule below names this).
+#[cfg(tokio_unstable)]
+#[inline(never)]
+fn start_pool(asked: tokio::sync::mpsc::Receiver<()>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(pool_loop(asked))
+}
+
+/// The pool's loop: not in `start_pool`, so the workers' call chains do
+/// not name it.
+#[cfg(tokio_unstable)]
+async fn pool_loop(mut asked: tokio::sync::mpsc::Receiver<()>) {
+    while asked.recv().await.is_some() {
+        tokio::spawn(pending::<()>());
+    }
+}
+
+/// A pool started before the baseline spawns a worker after it: ignoring
+/// the function that started the pool ignores the worker too, although a
+/// check looks at tasks since the baseline (it looks their ancestors up).
+#[cfg(tokio_unstable)]
+#[test]
+fn ignoring_a_pool_older_than_the_baseline_ignores_its_new_workers() {
+    let mut builder = tokio::runtime::Builder::new_current_thread();
+    let tracker = leakcheck::Options::new()
+        .grace(Duration::from_millis(20))
+        .ignore_fn("semantics::start_pool")
+        .instrument(&mut builder);
+    let rt = builder.enable_all().build().unwrap();
+    rt.block_on(async {
+        let (more, asked) = tokio::sync::mpsc::channel::<()>(1);
+        let pool = start_pool(asked);
+        tokio::task::yield_now().await;
+        tracker.set_baseline();
+        more.send(()).await.unwrap();
+        tokio::task::yield_now().await;
+        assert_eq!(tracker.live_count(), 2, "the pool and its worker");
+        let found = tracker.find_leaks().await;
+        assert!(found.is_ok(), "{}", found.unwrap_err());
+        pool.abort();
+    });
 }

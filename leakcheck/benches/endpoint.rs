@@ -5,7 +5,9 @@
 //! (`-- 100000` for one size). Not a criterion benchmark: each case is
 //! one big request, timed once per run, plus its parts:
 //!
-//! - `snapshot`: `Tracker::snapshot()` alone;
+//! - `snapshot`: `Tracker::snapshot()` alone (what `?debug=2` builds);
+//! - `census`: `Tracker::census()` alone (what the grouped view, pprof,
+//!   the flame graph and growth build);
 //! - `serve`: the request through `leakcheck::serve` (its own thread and
 //!   runtime), over TCP, whole body read;
 //! - `router`: the same request through `endpoint::router` running as a
@@ -117,12 +119,14 @@ mod bench {
         let options = ServeOptions::new().addr("127.0.0.1:0".parse().unwrap());
         let server = leakcheck::serve(tracker.clone(), options).unwrap();
         let (snap, snap_stall, _) = stall.during(|| tracker.snapshot().tasks().len());
+        let (census, census_stall, _) = stall.during(|| tracker.census().total);
         let (serve, serve_stall, bytes) =
             stall.during(|| http_get(server.local_addr(), "/debug/tasks"));
         let (router, router_stall, _) = stall.during(|| via_router(&rt, &tracker, "/tasks"));
         let (_, quiet, _) = stall.during(|| std::thread::sleep(serve.max(router)));
         println!(
             "{capture:?} {n:>8} tasks | snapshot {snap:>9.1?} (stall {snap_stall:>7.1?}) | \
+             census {census:>9.1?} (stall {census_stall:>7.1?}) | \
              serve {serve:>9.1?} (stall {serve_stall:>7.1?}, {bytes} bytes) | \
              router {router:>9.1?} (stall {router_stall:>7.1?}) | quiet stall {quiet:>7.1?}"
         );

@@ -1,11 +1,12 @@
 //! `max_tasks`: the peak number of spawned tasks alive at once, counted in
-//! the spawn and terminate hooks, and which spawn sites made it up.
+//! the spawn and terminate hooks, and which spawn sites made it up (kept
+//! by interned site index, resolved for the report).
 
 use rustc_hash::FxHashMap;
 
 use parking_lot::Mutex;
 
-use crate::site::SpawnSite;
+use crate::site::{self, SpawnSite};
 
 /// The moment the most spawned tasks were alive, when over `max_tasks`.
 ///
@@ -28,10 +29,11 @@ pub struct Fanout {
 #[derive(Debug)]
 pub(crate) struct FanoutCounts {
     limit: usize,
-    live: FxHashMap<SpawnSite, usize>,
+    /// Live count per spawn-site index.
+    live: FxHashMap<u32, usize>,
     total: usize,
     peak: usize,
-    at_peak: Vec<(SpawnSite, usize)>,
+    at_peak: Vec<(u32, usize)>,
 }
 
 impl FanoutCounts {
@@ -46,7 +48,7 @@ impl FanoutCounts {
     }
 
     #[cfg_attr(not(tokio_unstable), allow(dead_code))]
-    pub(crate) fn spawned(&mut self, at: SpawnSite) {
+    pub(crate) fn spawned(&mut self, at: u32) {
         *self.live.entry(at).or_insert(0) += 1;
         self.total += 1;
         if self.total > self.peak {
@@ -63,7 +65,7 @@ impl FanoutCounts {
     }
 
     #[cfg_attr(not(tokio_unstable), allow(dead_code))]
-    pub(crate) fn ended(&mut self, at: SpawnSite) {
+    pub(crate) fn ended(&mut self, at: u32) {
         if let Some(n) = self.live.get_mut(&at) {
             *n = n.saturating_sub(1);
             self.total = self.total.saturating_sub(1);
@@ -83,7 +85,11 @@ impl FanoutCounts {
         if self.peak <= self.limit {
             return None;
         }
-        let mut sites = self.at_peak.clone();
+        let mut sites: Vec<(SpawnSite, usize)> = self
+            .at_peak
+            .iter()
+            .filter_map(|&(at, n)| Some((site::indexed(at)?, n)))
+            .collect();
         sites.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
         Some(Fanout {
             limit: self.limit,
@@ -99,18 +105,22 @@ mod tests {
 
     #[test]
     fn fanout_remembers_the_peak_make_up() {
-        let a = SpawnSite::from(std::panic::Location::caller());
-        let b = SpawnSite::from(std::panic::Location::caller());
+        let (a, b) = (
+            std::panic::Location::caller(),
+            std::panic::Location::caller(),
+        );
+        let (ia, ib) = (site::intern(a), site::intern(b));
         let f = FanoutCounts::new(2);
         let mut f = f.lock();
-        f.spawned(a);
-        f.spawned(a);
-        f.spawned(b);
-        f.ended(a);
-        f.ended(a);
-        f.spawned(b);
+        f.spawned(ia);
+        f.spawned(ia);
+        f.spawned(ib);
+        f.ended(ia);
+        f.ended(ia);
+        f.spawned(ib);
         let failure = f.failure().unwrap();
         assert_eq!(failure.peak, 3);
+        let (a, b) = (SpawnSite::from(a), SpawnSite::from(b));
         assert_eq!(failure.sites, vec![(a, 2), (b, 1)]);
     }
 }

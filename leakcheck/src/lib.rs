@@ -27,7 +27,8 @@
 //! - [`verify_none`] and [`find_leaks`]: the same check at any point of a test
 //!   body, panicking or returning the [`Report`].
 //! - [`instrument`]: hooks any runtime you build into a [`Tracker`] that gives
-//!   the live count, a [`Snapshot`] of every live task, and the same checks.
+//!   the live count, a [`Snapshot`] of every live task (or a cheap [`Census`]
+//!   of them by spawn site), and the same checks.
 //! - `endpoint::router` and `serve` (feature `endpoint`): the live tasks of a
 //!   running service over HTTP, grouped, as JSON, as a pprof profile or a
 //!   flame graph, and what grew: the `pprof` goroutine dump, for tokio.
@@ -86,7 +87,10 @@
 )]
 
 mod capture;
+mod census;
 mod chain;
+#[cfg(tokio_unstable)]
+mod clock;
 #[cfg(feature = "console")]
 pub mod console;
 mod fail;
@@ -104,6 +108,8 @@ mod paths;
 mod plain;
 #[cfg(feature = "process")]
 mod process;
+#[cfg(tokio_unstable)]
+mod record;
 mod report;
 mod settings;
 mod site;
@@ -111,6 +117,8 @@ mod snapshot;
 #[cfg(feature = "tracing")]
 mod spans;
 mod state;
+#[cfg(tokio_unstable)]
+mod table;
 mod text;
 mod thread;
 mod trace;
@@ -123,10 +131,9 @@ mod walk;
 pub mod endpoint;
 #[cfg(feature = "tracing")]
 mod layer;
-#[cfg(tokio_unstable)]
-mod registry;
 
 pub use capture::Capture;
+pub use census::{Census, TaskGroup};
 #[cfg(feature = "endpoint")]
 pub use endpoint::{serve, ServeOptions, Server};
 pub use fanout::Fanout;
@@ -157,6 +164,12 @@ pub mod __private {
     pub use crate::harness::{run_test, Flavor, TestConfig, TestResult};
     #[cfg(feature = "process")]
     pub use ctor;
+
+    /// Bytes of slot arrays the tracker's live-task table holds now (0 in
+    /// count mode); for `benches/scale.rs`.
+    pub fn table_bytes(tracker: &crate::Tracker) -> usize {
+        tracker.table_bytes()
+    }
 
     /// What `verify_test_main!()` expands to: registers the exit check.
     #[cfg(feature = "process")]

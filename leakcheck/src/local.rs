@@ -1,5 +1,6 @@
 //! Per-thread facts the task hooks read: whether this thread runs a
-//! `#[leakcheck::test]` body, and a terminate that came before its spawn.
+//! `#[leakcheck::test]` body, a terminate that came before its spawn, and
+//! the task whose record the terminate hook just removed.
 
 use std::cell::Cell;
 
@@ -9,6 +10,10 @@ thread_local! {
     /// The last task id whose terminate hook found no record on this thread:
     /// tokio runs terminate *before* spawn when spawning onto a closed runtime.
     static TOMBSTONE: Cell<u64> = const { Cell::new(0) };
+    /// The last task whose record the terminate hook removed on this
+    /// thread. tokio runs a completing task's terminate hook inside its
+    /// last poll, before the after-poll hook, on the same thread.
+    static JUST_ENDED: Cell<u64> = const { Cell::new(0) };
 }
 
 /// Marks (or unmarks) this thread as running a test body; returns the old mark.
@@ -40,4 +45,17 @@ pub(crate) fn exhume(id: u64) -> bool {
             hit
         })
         .unwrap_or(false)
+}
+
+/// Remembers that the terminate hook removed task `id`'s record.
+#[cfg_attr(not(tokio_unstable), allow(dead_code))]
+pub(crate) fn ended(id: u64) {
+    let _ = JUST_ENDED.try_with(|t| t.set(id));
+}
+
+/// True if the terminate hook just removed `id`'s record on this thread:
+/// its after-poll hook has nothing to update.
+#[cfg_attr(not(tokio_unstable), allow(dead_code))]
+pub(crate) fn just_ended(id: u64) -> bool {
+    JUST_ENDED.try_with(Cell::get).is_ok_and(|last| last == id)
 }

@@ -9,6 +9,13 @@ use parking_lot::Mutex;
 
 use crate::paths;
 
+mod index;
+#[cfg(any(tokio_unstable, test))]
+pub(crate) use index::intern;
+pub(crate) use index::site as indexed;
+#[cfg(tokio_unstable)]
+pub(crate) use index::Resolver;
+
 /// Where a task was spawned: the `tokio::spawn` (or `JoinSet::spawn`,
 /// `Handle::spawn`, ...) call, as `path:line:col`.
 ///

@@ -513,8 +513,10 @@ impl fmt::Display for Snapshot {
 
 #[cfg(tokio_unstable)]
 mod records;
+#[cfg(all(tokio_unstable, feature = "tracing"))]
+pub(crate) use records::refined;
 #[cfg(tokio_unstable)]
-pub(crate) use records::from_records;
+pub(crate) use records::{from_records, poll_state, View};
 
 #[cfg(feature = "tracing")]
 mod seen;

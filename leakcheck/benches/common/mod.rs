@@ -4,11 +4,15 @@
 //! driver, so runtime construction, `block_on` and the driver's own spawn are
 //! not counted.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use leakcheck::Tracker;
 use leakcheck::{Capture, Options};
 use tokio::runtime::{Builder, Runtime};
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
 
 /// Tasks spawned before the driver awaits them all.
 pub const BATCH: u64 = 1000;
@@ -93,12 +97,28 @@ impl Variant {
 pub struct Bench {
     rt: Runtime,
     tracker: Option<Tracker>,
+    /// Tasks parked by [`Bench::park`] (the tracker drains back to this).
+    parked: AtomicUsize,
+    notify: Arc<Notify>,
 }
 
 impl Bench {
     /// Builds the runtime and checks that the variant records what it should.
     pub fn new(flavor: Flavor, variant: Variant) -> Bench {
+        Self::build(flavor, variant, false)
+    }
+
+    /// The same, with tokio's timer enabled.
+    #[allow(dead_code)]
+    pub fn with_timer(flavor: Flavor, variant: Variant) -> Bench {
+        Self::build(flavor, variant, true)
+    }
+
+    fn build(flavor: Flavor, variant: Variant, timer: bool) -> Bench {
         let mut builder = flavor.builder();
+        if timer {
+            builder.enable_time();
+        }
         #[cfg(tokio_unstable)]
         if variant == Variant::EmptyHooks {
             builder
@@ -111,7 +131,12 @@ impl Bench {
             .capture()
             .map(|capture| Options::new().capture(capture).instrument(&mut builder));
         let rt = builder.build().expect("build runtime");
-        let bench = Bench { rt, tracker };
+        let bench = Bench {
+            rt,
+            tracker,
+            parked: AtomicUsize::new(0),
+            notify: Arc::new(Notify::new()),
+        };
         bench.self_check(variant);
         bench
     }
@@ -132,8 +157,9 @@ impl Bench {
     /// records (and the driver's) may linger for a moment.
     fn wait_drained(&self) {
         let Some(tracker) = &self.tracker else { return };
+        let parked = self.parked.load(Ordering::Relaxed);
         let deadline = Instant::now() + Duration::from_secs(5);
-        while tracker.live_count() != 0 {
+        while tracker.live_count() != parked {
             assert!(
                 Instant::now() < deadline,
                 "registry did not drain: {} records left",
@@ -141,6 +167,78 @@ impl Bench {
             );
             std::thread::sleep(Duration::from_micros(100));
         }
+    }
+
+    /// The runtime.
+    #[allow(dead_code)]
+    pub fn runtime(&self) -> &Runtime {
+        &self.rt
+    }
+
+    /// The tracker, if the variant has one.
+    #[allow(dead_code)]
+    pub fn tracker(&self) -> Option<&Tracker> {
+        self.tracker.as_ref()
+    }
+
+    /// Parks `n` tasks on a `Notify` (spawned from a driver task), pushing
+    /// their handles into `handles`, and returns once every one has been
+    /// polled. Each creates its `notified()` future before it is counted,
+    /// so [`Bench::unpark`] wakes them all.
+    #[allow(dead_code)]
+    pub fn park(&self, n: usize, handles: &mut Vec<JoinHandle<()>>) {
+        let polled = Arc::new(AtomicUsize::new(0));
+        let (notify, count) = (self.notify.clone(), polled.clone());
+        let mut out = std::mem::take(handles);
+        *handles = self
+            .rt
+            .block_on(async move {
+                tokio::spawn(async move {
+                    for _ in 0..n {
+                        let (notify, count) = (notify.clone(), count.clone());
+                        out.push(tokio::spawn(async move {
+                            let notified = notify.notified();
+                            count.fetch_add(1, Ordering::Relaxed);
+                            notified.await;
+                        }));
+                    }
+                    out
+                })
+                .await
+            })
+            .expect("parking driver");
+        self.wait_polled(&polled, n);
+        self.parked.fetch_add(n, Ordering::Relaxed);
+        self.wait_drained();
+    }
+
+    /// current_thread polls the tasks only while `block_on` yields to them;
+    /// multi_thread workers need no help.
+    fn wait_polled(&self, polled: &AtomicUsize, n: usize) {
+        if self.rt.handle().runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread {
+            self.rt.block_on(async {
+                while polled.load(Ordering::Relaxed) < n {
+                    tokio::task::yield_now().await;
+                }
+            });
+        } else {
+            while polled.load(Ordering::Relaxed) < n {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+    }
+
+    /// Wakes every parked task and joins them.
+    #[allow(dead_code)]
+    pub fn unpark(&self, handles: Vec<JoinHandle<()>>) {
+        self.notify.notify_waiters();
+        self.rt.block_on(async {
+            for h in handles {
+                h.await.expect("parked task");
+            }
+        });
+        self.parked.store(0, Ordering::Relaxed);
+        self.wait_drained();
     }
 
     /// A parked task shows the variant's hooks at work: no polls counted

@@ -1,108 +1,74 @@
-//! From a [`Snapshot`] to a [`Dump`]: tasks grouped by spawn site and call
-//! chain, largest group first, and the tasks themselves for `debug=2`.
+//! From a [`Census`] (and, for `debug=2`, a [`Snapshot`]) to a [`Dump`]:
+//! tasks grouped by spawn site and call chain, largest group first, and the
+//! tasks themselves.
 //!
-//! Grouping first goes by (site, chain id), a cheap hash per task; each
-//! distinct chain is then symbolized once, and groups whose chains read the
-//! same once leakcheck's own frames are left out are merged.
+//! A census already counts by (site, chain id); each distinct chain is
+//! then symbolized once, and groups whose chains read the same once
+//! leakcheck's own frames are left out are merged.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use rustc_hash::FxHashMap;
-
 use super::dump::{Dump, Group, Task, TaskParent, VERSION};
 use crate::capture::Capture;
+use crate::census::{Census, TaskGroup};
 use crate::site::SpawnSite;
-use crate::snapshot::{Parent, Snapshot, TaskInfo, TaskState};
+use crate::snapshot::{Parent, Snapshot, TaskInfo};
 
-/// The states in the order their counts are kept.
-const STATES: [TaskState; 6] = [
-    TaskState::Running,
-    TaskState::Scheduled,
-    TaskState::Idle,
-    TaskState::NeverWakes,
-    TaskState::NotPolled,
-    TaskState::Unknown,
-];
-
-fn state_index(state: TaskState) -> usize {
-    STATES.iter().position(|s| *s == state).unwrap_or(5)
-}
-
-/// Tasks of one (site, chain id), before symbolizing.
-struct Tally<'a> {
-    sample: &'a TaskInfo,
-    count: usize,
-    states: [usize; 6],
-    oldest: Duration,
-}
-
-impl Tally<'_> {
-    fn add(&mut self, task: &TaskInfo) {
-        self.count += 1;
-        self.states[state_index(task.state)] += 1;
-        self.oldest = self.oldest.max(task.age);
-    }
-}
-
-/// The dump of `snapshot`: at most `limit` groups and, if `with_tasks`, at
-/// most `limit` tasks (the oldest by id).
-pub(crate) fn dump(snapshot: &Snapshot, limit: usize, with_tasks: bool) -> Dump {
-    let mut groups = groups(snapshot);
+/// The grouped dump of `census`: at most `limit` groups.
+pub(crate) fn grouped(census: &Census, limit: usize) -> Dump {
+    let mut groups = groups(census);
     let total_groups = groups.len();
     groups.truncate(limit);
-    let tasks = with_tasks.then(|| snapshot.tasks().iter().take(limit).map(task).collect());
     Dump {
         version: VERSION,
-        capture: capture_name(snapshot.capture()).to_owned(),
+        capture: capture_name(census.capture).to_owned(),
         per_task: cfg!(tokio_unstable),
-        total_tasks: snapshot.tasks().len(),
+        total_tasks: census.total,
         total_groups,
         limit,
         groups,
-        tasks,
+        tasks: None,
     }
 }
 
-/// Every group of `snapshot`, largest first, then by site and chain.
-fn groups(snapshot: &Snapshot) -> Vec<Group> {
-    let mut tallies: FxHashMap<(Option<SpawnSite>, u32), Tally<'_>> = FxHashMap::default();
-    for task in snapshot.tasks() {
-        tallies
-            .entry((task.spawn_site, task.chain))
-            .or_insert_with(|| Tally {
-                sample: task,
-                count: 0,
-                states: [0; 6],
-                oldest: Duration::ZERO,
-            })
-            .add(task);
-    }
-    let mut merged: BTreeMap<(Option<String>, Vec<String>), Tally<'_>> = BTreeMap::new();
-    for tally in tallies.into_values() {
-        let key = (
-            site_text(tally.sample.spawn_site),
-            tally.sample.call_chain(),
-        );
-        match merged.get_mut(&key) {
-            Some(into) => {
-                into.count += tally.count;
-                (0..6).for_each(|i| into.states[i] += tally.states[i]);
-                into.oldest = into.oldest.max(tally.oldest);
-            }
-            None => {
-                merged.insert(key, tally);
-            }
-        }
+/// The dump of `snapshot` with its tasks: at most `limit` groups and
+/// `limit` tasks (the oldest by id).
+pub(crate) fn with_tasks(snapshot: &Snapshot, limit: usize) -> Dump {
+    let mut dump = grouped(&Census::of(snapshot), limit);
+    dump.tasks = Some(snapshot.tasks().iter().take(limit).map(task).collect());
+    dump
+}
+
+/// A group's counts while merging groups whose chains read the same.
+struct Merged {
+    count: usize,
+    states: BTreeMap<String, usize>,
+    oldest: Duration,
+}
+
+/// Every group of `census`, largest first, then by site and chain.
+fn groups(census: &Census) -> Vec<Group> {
+    let mut merged: BTreeMap<(Option<String>, Vec<String>), Merged> = BTreeMap::new();
+    for group in &census.groups {
+        let key = (site_text(group.spawn_site), group.call_chain());
+        let into = merged.entry(key).or_insert_with(|| Merged {
+            count: 0,
+            states: BTreeMap::new(),
+            oldest: Duration::ZERO,
+        });
+        into.count += group.count;
+        add_states(&mut into.states, group);
+        into.oldest = into.oldest.max(group.oldest);
     }
     let mut groups: Vec<Group> = merged
         .into_iter()
-        .map(|((spawn_site, call_chain), t)| Group {
-            count: t.count,
+        .map(|((spawn_site, call_chain), m)| Group {
+            count: m.count,
             spawn_site,
             call_chain,
-            states: state_counts(&t.states),
-            oldest_ms: millis(t.oldest),
+            states: m.states,
+            oldest_ms: millis(m.oldest),
         })
         .collect();
     // stable: the BTreeMap already ordered equal counts by site and chain
@@ -110,13 +76,11 @@ fn groups(snapshot: &Snapshot) -> Vec<Group> {
     groups
 }
 
-fn state_counts(counts: &[usize; 6]) -> BTreeMap<String, usize> {
-    STATES
-        .iter()
-        .zip(counts)
-        .filter(|(_, n)| **n > 0)
-        .map(|(s, n)| (s.as_str().to_owned(), *n))
-        .collect()
+/// Adds `group`'s tasks per state (`TaskState::as_str` names) to `states`.
+fn add_states(states: &mut BTreeMap<String, usize>, group: &TaskGroup) {
+    for (state, n) in group.states() {
+        *states.entry(state.as_str().to_owned()).or_insert(0) += n;
+    }
 }
 
 /// One task as `debug=2` lists it.

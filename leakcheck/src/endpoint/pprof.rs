@@ -12,8 +12,8 @@ use std::io::Write;
 use flate2::write::GzEncoder;
 use rustc_hash::FxHashMap;
 
+use crate::census::Census;
 use crate::site::SpawnSite;
-use crate::snapshot::{Snapshot, TaskState};
 
 #[derive(Clone, PartialEq, prost::Message)]
 struct Profile {
@@ -89,8 +89,8 @@ struct Function {
     filename: i64,
 }
 
-/// The profile of `snapshot`, gzipped.
-pub(crate) fn profile(snapshot: &Snapshot) -> Vec<u8> {
+/// The profile of `census` (counted by name too), gzipped.
+pub(crate) fn profile(census: &Census) -> Vec<u8> {
     let mut builder = Builder::default();
     builder.profile.string_table.push(String::new());
     let tasks = builder.string("tasks");
@@ -107,7 +107,7 @@ pub(crate) fn profile(snapshot: &Snapshot) -> Vec<u8> {
     builder.profile.time_nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
-    for (key, n) in samples(snapshot) {
+    for (key, n) in samples(census) {
         builder.sample(&key, n);
     }
     gzip(&prost::Message::encode_to_vec(&builder.profile))
@@ -122,24 +122,22 @@ struct SampleKey {
     name: Option<String>,
 }
 
-/// Tasks counted per sample key: a cheap hash per task, then one
-/// symbolized chain per distinct chain id.
-fn samples(snapshot: &Snapshot) -> BTreeMap<SampleKey, usize> {
-    type Raw<'a> = (Option<SpawnSite>, u32, TaskState, Option<&'a str>);
-    let mut raw: FxHashMap<Raw<'_>, (usize, usize)> = FxHashMap::default();
-    for (i, t) in snapshot.tasks().iter().enumerate() {
-        let key = (t.spawn_site, t.chain, t.state, t.name.as_deref());
-        raw.entry(key).or_insert((i, 0)).1 += 1;
-    }
+/// Tasks counted per sample key: one per group of the census and state
+/// (the census counted by site, chain id and name), each chain symbolized
+/// once; groups whose chains read the same are merged.
+fn samples(census: &Census) -> BTreeMap<SampleKey, usize> {
     let mut out = BTreeMap::new();
-    for ((site, _, state, name), (sample, n)) in raw {
-        let key = SampleKey {
-            site,
-            chain: snapshot.tasks()[sample].call_chain(),
-            state: state.as_str(),
-            name: name.map(str::to_owned),
-        };
-        *out.entry(key).or_insert(0) += n;
+    for group in &census.groups {
+        let chain = group.call_chain();
+        for (state, n) in group.states() {
+            let key = SampleKey {
+                site: group.spawn_site,
+                chain: chain.clone(),
+                state: state.as_str(),
+                name: group.name.as_deref().map(str::to_owned),
+            };
+            *out.entry(key).or_insert(0) += n;
+        }
     }
     out
 }

@@ -1,5 +1,6 @@
 //! The routes and their handlers: parse the query, then build the reply off
-//! the runtime's workers.
+//! the runtime's workers. Every view but `debug=2` is built from a
+//! [`Census`](crate::Census), not a snapshot: no `TaskInfo` per task.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -63,7 +64,11 @@ async fn tasks(State(shared): State<Shared>, RawQuery(q): RawQuery) -> Reply {
         Err(reply) => return reply,
     };
     off_worker(move || {
-        let dump = collect::dump(&shared.tracker.snapshot(), p.limit, p.every_task);
+        let tracker = &shared.tracker;
+        let dump = match p.every_task {
+            true => collect::with_tasks(&tracker.snapshot(), p.limit),
+            false => collect::grouped(&tracker.census(), p.limit),
+        };
         match (p.format, p.every_task) {
             (Format::Json, _) => Reply::json(dump.to_json()),
             (Format::Text, false) => Reply::text(render::groups(&dump)),
@@ -78,7 +83,7 @@ async fn profile(State(shared): State<Shared>, RawQuery(q): RawQuery) -> Reply {
         return reply;
     }
     off_worker(move || {
-        let body = pprof::profile(&shared.tracker.snapshot());
+        let body = pprof::profile(&shared.tracker.census_by_name());
         Reply::with(StatusCode::OK, "application/octet-stream", body)
     })
     .await
@@ -91,9 +96,9 @@ async fn grown(State(shared): State<Shared>, RawQuery(q): RawQuery) -> Reply {
     };
     // a blocking-pool thread waits, not a worker, and no timer driver is needed
     off_worker(move || {
-        let before = collect::dump(&shared.tracker.snapshot(), usize::MAX, false);
+        let before = collect::grouped(&shared.tracker.census(), usize::MAX);
         std::thread::sleep(Duration::from_secs(p.seconds));
-        let after = collect::dump(&shared.tracker.snapshot(), usize::MAX, false);
+        let after = collect::grouped(&shared.tracker.census(), usize::MAX);
         let mut grown = growth::growth(&before, &after);
         let total = grown.grown.len();
         grown.grown.truncate(p.limit);
@@ -119,7 +124,7 @@ async fn flame_graph(State(shared): State<Shared>, RawQuery(q): RawQuery) -> Rep
         return reply;
     }
     off_worker(move || {
-        let dump = collect::dump(&shared.tracker.snapshot(), usize::MAX, false);
+        let dump = collect::grouped(&shared.tracker.census(), usize::MAX);
         match flame::svg(&dump) {
             Ok(svg) => Reply::with(StatusCode::OK, "image/svg+xml", svg),
             Err(message) => Reply::error(StatusCode::INTERNAL_SERVER_ERROR, &message),

@@ -49,6 +49,19 @@ pub(crate) fn facts(task: u64) -> Option<Facts> {
     })
 }
 
+/// [`facts`] without the next timer (which takes another lock): enough
+/// for a task's state and name.
+#[cfg_attr(not(tokio_unstable), allow(dead_code))]
+pub(crate) fn brief(task: u64) -> Option<Facts> {
+    let seen = tasks::lookup(task)?;
+    Some(Facts {
+        name: seen.name.clone(),
+        wakers: seen.wakers(),
+        woken: seen.woken(),
+        next_wake: None,
+    })
+}
+
 thread_local! {
     /// Set while the `process` feature's tee passes a span or event on to
     /// the user's subscriber: if that subscriber holds a layer of ours too,

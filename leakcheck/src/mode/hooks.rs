@@ -1,45 +1,49 @@
-//! Hook mode: tokio's task hooks feed a [`Table`] of live tasks.
+//! Hook mode: tokio's task hooks feed a sharded [`Table`] of live tasks.
 //!
 //! Hooks run on tokio's threads, inside `spawn` and around every poll, so
-//! they never panic, never block on anything but a short uncontended lock
-//! (only with `max_tasks`), never allocate on the common path and never call
-//! `Handle::current()`, which fails inside a spawn hook on a thread outside
-//! the runtime (a `Handle::spawn` from a plain thread).
+//! they never panic, never block on anything but a short lock (one shard
+//! of the table; with `max_tasks`, the fan-out counts), never allocate on
+//! the common path and never call `Handle::current()`, which fails inside
+//! a spawn hook on a thread outside the runtime (a `Handle::spawn` from a
+//! plain thread). Each capture level's hooks are compiled for its record
+//! [`Layout`].
 
 use std::cell::Cell;
 use std::hash::{Hash, Hasher};
-use std::panic::Location;
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::sync::Arc;
 
+use rustc_hash::FxHashMap;
 use tokio::runtime::{Builder, Handle, TaskMeta};
 
+use super::live::Live;
 use super::Which;
 use crate::capture::Capture;
+use crate::census::{Census, RecordCounter};
+use crate::clock::Clock;
 use crate::local;
-use crate::registry::{now, parent, Spawn, Table};
-use crate::site::SpawnSite;
-use crate::snapshot::TaskInfo;
+use crate::record::{parent, Layout, PollRecord, Spawn};
+use crate::site::{self, Resolver};
+use crate::snapshot::{from_records, TaskInfo, View};
 use crate::state::State;
+use crate::table::Table;
 
 /// Tasks are known one by one: checks are woken by the terminate hook.
 pub(crate) const IDENTITIES: bool = true;
 
-/// Slots in a runtime's direct-mapped task table (more live tasks than this
-/// still work, through a slower overflow map).
-const TABLE_BITS: u32 = 14;
-
-/// The live-task table and what is captured into it.
+/// The live-task table, its clock, and what is captured into it.
 pub(crate) struct Data {
-    pub(crate) table: Table,
+    pub(crate) table: Live,
     pub(crate) capture: Capture,
+    pub(crate) clock: Clock,
 }
 
 impl Data {
     pub(crate) fn new(capture: Capture) -> Data {
         Data {
-            table: Table::new(TABLE_BITS),
+            table: Live::new(capture),
             capture,
+            clock: Clock::new(),
         }
     }
 }
@@ -68,116 +72,183 @@ pub(crate) fn id_u64(id: tokio::task::Id) -> u64 {
 
 /// Installs the task hooks the capture level needs.
 pub(crate) fn install(builder: &mut Builder, state: &Arc<State>, data: &Arc<Data>) {
-    let (s, d) = (state.clone(), data.clone());
-    builder.on_task_spawn(move |meta| on_spawn(&s, &d, meta));
-    let (s, d) = (state.clone(), data.clone());
-    builder.on_task_terminate(move |meta| on_terminate(&s, &d, meta));
+    match &data.table {
+        Live::Sites(table) => install_for(builder, state, data, table),
+        Live::Polls(table) => install_for(builder, state, data, table),
+    }
+}
+
+fn install_for<L: Layout>(
+    builder: &mut Builder,
+    state: &Arc<State>,
+    data: &Arc<Data>,
+    table: &Arc<Table<L>>,
+) {
+    let (s, d, t) = (state.clone(), data.clone(), table.clone());
+    builder.on_task_spawn(move |meta| on_spawn(&s, &d, &t, meta));
+    let (s, t) = (state.clone(), table.clone());
+    builder.on_task_terminate(move |meta| on_terminate(&s, &t, meta));
     if data.capture.polls() {
-        let d = data.clone();
+        let (d, t) = (data.clone(), table.clone());
         builder.on_before_task_poll(move |meta| {
-            d.table
-                .with(id_u64(meta.id()), |slot| slot.poll_started(now()));
+            t.with(id_u64(meta.id()), |r| r.poll_started(d.clock.now()));
         });
-        let d = data.clone();
+        let (d, t) = (data.clone(), table.clone());
         builder.on_after_task_poll(move |meta| {
-            d.table
-                .with(id_u64(meta.id()), |slot| slot.poll_ended(now()));
+            let id = id_u64(meta.id());
+            // A task that completed in this poll has no record left: skip
+            // the lock (the common case for short tasks).
+            if !local::just_ended(id) {
+                t.with(id, |r| r.poll_ended(d.clock.now()));
+            }
         });
     }
 }
 
-fn on_spawn(state: &State, data: &Data, meta: &TaskMeta<'_>) {
+fn on_spawn<L: Layout>(state: &State, data: &Data, table: &Table<L>, meta: &TaskMeta<'_>) {
     let id = id_u64(meta.id());
     if local::exhume(id) {
         return; // already terminated: spawned onto a closed runtime
     }
-    let location = meta.spawned_at();
-    let (parent, parent_location) = match tokio::task::try_id().map(id_u64) {
-        Some(p) => match parent_site(data, p) {
-            Some(at) => (p, Some(at)),
+    let site = site::intern(meta.spawned_at());
+    let (parent, parent_site) = match tokio::task::try_id().map(id_u64) {
+        Some(p) => match parent_site(table, p) {
+            Some(at) => (p, at),
             // a worker's own blocking task, a spawn_blocking closure, or a
             // task of another runtime: not a parent we can name
-            None => (parent::OUTSIDE, None),
+            None => (parent::OUTSIDE, 0),
         },
-        None if local::on_test_thread() => (parent::TEST_BODY, None),
-        None => (parent::OUTSIDE, None),
+        None if local::on_test_thread() => (parent::TEST_BODY, 0),
+        None => (parent::OUTSIDE, 0),
     };
-    let capture = data.capture;
-    let chain = match capture.chains() {
+    let chain = match data.capture.chains() {
         true => crate::chain::capture(),
         false => 0,
     };
-    let spawn = Spawn {
-        location,
+    table.insert(L::new(&Spawn {
+        id,
         parent,
-        parent_location,
+        site,
+        parent_site,
         chain,
-        spawned: now(),
-    };
-    data.table.insert(id, &spawn, capture.polls());
+        spawned: data.clock.now(),
+    }));
     if let Some(fanout) = &state.fanout {
-        fanout.lock().spawned(SpawnSite::from(location));
+        fanout.lock().spawned(site);
     }
 }
 
 thread_local! {
-    /// The last parent looked up on this thread: (tracker, task id, spawn
-    /// site). Tasks spawn in bursts from one parent, and a task id's spawn
-    /// site never changes, so this saves a table read per spawn.
-    static LAST_PARENT: Cell<(usize, u64, Option<&'static Location<'static>>)> =
-        const { Cell::new((0, 0, None)) };
+    /// The last parent looked up on this thread: (table, task id, spawn
+    /// site index). Tasks spawn in bursts from one parent, and a task id's
+    /// spawn site never changes, so this saves a table read per spawn.
+    static LAST_PARENT: Cell<(usize, u64, u32)> = const { Cell::new((0, 0, 0)) };
 }
 
-/// The spawn site of task `p` if it is a live task of this tracker.
-fn parent_site(data: &Data, p: u64) -> Option<&'static Location<'static>> {
-    let tracker = std::ptr::from_ref(data) as usize;
-    let cached = LAST_PARENT.try_with(Cell::get).ok();
-    if let Some((t, id, at @ Some(_))) = cached {
-        if t == tracker && id == p {
-            return at;
+/// The spawn site index of task `p` if it is a live task of this table.
+fn parent_site<L: Layout>(table: &Table<L>, p: u64) -> Option<u32> {
+    let tracker = std::ptr::from_ref(table) as usize;
+    if let Ok((t, id, at)) = LAST_PARENT.try_with(Cell::get) {
+        if t == tracker && id == p && at != 0 {
+            return Some(at);
         }
     }
-    let at = data.table.with(p, |slot| slot.location()).flatten();
+    let at = table.with(p, |r| r.site()).unwrap_or(0);
     let _ = LAST_PARENT.try_with(|c| c.set((tracker, p, at)));
-    at
+    (at != 0).then_some(at)
 }
 
-fn on_terminate(state: &State, data: &Data, meta: &TaskMeta<'_>) {
+fn on_terminate<L: Layout>(state: &State, table: &Table<L>, meta: &TaskMeta<'_>) {
     let id = id_u64(meta.id());
-    match data.table.remove(id) {
+    match table.remove(id) {
         None => local::bury(id), // spawn_blocking, a worker thread, or terminate-before-spawn
-        Some(location) => {
+        Some(record) => {
+            local::ended(id);
             if let Some(fanout) = &state.fanout {
                 if id > state.baseline.load(Relaxed) {
-                    fanout.lock().ended(SpawnSite::from(location));
+                    fanout.lock().ended(record.site());
                 }
             }
         }
     }
-    // `remove` cleared the slot with SeqCst: a check that registered as a
-    // waiter after this load will see the slot empty when it scans.
+    // `remove` took and released the shard's lock. A check registers as a
+    // waiter (SeqCst) before it copies the table, taking each shard's lock:
+    // if its copy of this shard came first, its registration happens-before
+    // this load, which therefore sees it; otherwise the copy sees the record
+    // gone. Either way no check waits for an ended task unwoken.
     if state.waiters.load(SeqCst) > 0 {
         state.notify.notify_waiters();
     }
 }
 
-/// The highest live task id becomes the baseline.
+/// The highest task id recorded so far becomes the baseline: task ids only
+/// grow, so every task spawned after this has a higher one.
 pub(crate) fn set_baseline(state: &State, data: &Data, _: Option<&Handle>) {
-    let newest = data.table.records().iter().map(|r| r.id).max();
-    state.baseline.store(newest.unwrap_or(0), SeqCst);
+    state.baseline.store(data.table.max_id(), SeqCst);
 }
 
 pub(crate) fn live_count(data: &Data) -> usize {
-    data.table.records().len()
+    data.table.len()
 }
 
+/// The live tasks `which` asks for, ordered by id. Since the baseline,
+/// only records with higher ids are copied and converted (their older
+/// ancestors are looked up one by one), so tasks that predate the baseline
+/// cost a check almost nothing.
 pub(crate) fn live_tasks(state: &State, data: &Data, which: Which) -> Vec<TaskInfo> {
     let baseline = state.baseline.load(SeqCst);
-    let mut records = data.table.records();
-    if which == Which::SinceBaseline {
-        records.retain(|r| r.id > baseline);
+    let floor = match which {
+        Which::All => 0,
+        Which::SinceBaseline | Which::Lineage => baseline,
+    };
+    let mut records = data.table.sorted(floor);
+    if which == Which::Lineage {
+        add_ancestors(&mut records, floor, &data.table);
     }
-    crate::snapshot::from_records(&data.table, baseline, data.capture, &records)
+    let view = View {
+        baseline,
+        capture: data.capture,
+        now: data.clock.now(),
+        sites: Resolver::now(),
+    };
+    from_records(&view, &records, floor, |id| data.table.get(id))
+}
+
+/// Adds to `records` (every live record above `floor`, sorted by id) the
+/// live ancestors at or below `floor` of each, looked up one by one; keeps
+/// them sorted.
+fn add_ancestors(records: &mut Vec<PollRecord>, floor: u64, table: &Live) {
+    /// Deeper than any real task tree (a guard, as ids never repeat).
+    const MAX_DEPTH: usize = 64;
+    let mut found: FxHashMap<u64, PollRecord> = FxHashMap::default();
+    for r in records.iter() {
+        let mut up = r.parent;
+        for _ in 0..MAX_DEPTH {
+            if up > floor || up == parent::OUTSIDE || found.contains_key(&up) {
+                break; // above the floor: it is in `records`, and walks itself
+            }
+            let Some(p) = table.get(up) else { break };
+            found.insert(up, p);
+            up = p.parent;
+        }
+    }
+    if !found.is_empty() {
+        records.extend(found.into_values());
+        records.sort_unstable_by_key(|r| r.id);
+    }
+}
+
+/// Every live task counted by spawn site, call chain (and name, with
+/// `by_name`), without building a [`TaskInfo`] per task.
+pub(crate) fn census(_: &State, data: &Data, by_name: bool) -> Census {
+    let mut counter = RecordCounter::new(data.capture, data.clock.now(), by_name);
+    data.table.visit(0, |r| counter.add(&r));
+    counter.finish(&Resolver::now())
+}
+
+/// Bytes of the live-task table's slot arrays.
+pub(crate) fn table_bytes(data: &Data) -> usize {
+    data.table.allocated_bytes()
 }
 
 /// Whether the hooks track task `id`.
@@ -189,4 +260,18 @@ pub(crate) fn is_tracked(data: &Data, id: u64) -> bool {
 /// Every leaked task has an identity here.
 pub(crate) fn unidentified(_: &State, _: &Data, _: Option<&Handle>) -> usize {
     0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id_u64_matches_display() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let handle = rt.spawn(async {});
+        assert_eq!(id_u64(handle.id()).to_string(), handle.id().to_string());
+    }
 }

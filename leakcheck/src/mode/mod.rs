@@ -11,11 +11,16 @@
 //! - `install(builder, state, data)`: hooks the runtime up;
 //! - `set_baseline(state, data, handle)`: remembers what is alive now;
 //! - `live_count(data)`, `live_tasks(state, data, which)`: what is alive;
+//! - `census(state, data, by_name)`: what is alive, counted by spawn site
+//!   and call chain;
+//! - `table_bytes(data)`: memory the live-task table holds;
 //! - `unidentified(state, data, handle)`: leaked tasks known only by count;
 //! - `IDENTITIES`: whether tasks are known one by one.
 
 #[cfg(tokio_unstable)]
 mod hooks;
+#[cfg(tokio_unstable)]
+mod live;
 #[cfg(tokio_unstable)]
 pub(crate) use hooks::*;
 
@@ -31,4 +36,7 @@ pub(crate) enum Which {
     All,
     /// Only those spawned after the baseline.
     SinceBaseline,
+    /// Those spawned after the baseline and the live tasks they descend
+    /// from (what ignore rules that match a whole subtree look at).
+    Lineage,
 }
