@@ -163,7 +163,8 @@ fn main() {
         println!("WARNING: {rustc} rustc process(es) running beside this benchmark");
     }
     let variants: Vec<Variant> = Variant::ALL
-        .into_iter()
+        .iter()
+        .copied()
         .filter(|v| {
             let only = args.only.as_deref();
             only.is_none_or(|name| name == v.name())

@@ -47,15 +47,16 @@ use std::time::{Duration, Instant};
 mod common;
 
 use common::{Bench, Flavor, Variant};
-use leakcheck::__private::table_bytes;
+use leakcheck::Tracker;
 
 /// The variants measured: every one but `empty_hooks` (a reference row
-/// for `ratios.rs`), plain first.
+/// for `ratios.rs`) and the span variants of a `process` build, plain first.
 fn variants() -> Vec<Variant> {
     let only = ONLY.get().and_then(Option::as_deref);
     Variant::ALL
-        .into_iter()
-        .filter(|&v| v != Variant::EmptyHooks)
+        .iter()
+        .copied()
+        .filter(|&v| v != Variant::EmptyHooks && !v.spans())
         .filter(|v| only.is_none_or(|name| name == v.name()))
         .collect()
 }
@@ -228,7 +229,7 @@ fn spawn_section(args: &Args) {
             }
             let bytes: Vec<Option<usize>> = benches
                 .iter()
-                .map(|b| b.tracker().map(table_bytes))
+                .map(|b| b.tracker().map(Tracker::table_bytes))
                 .collect();
             for (b, h) in benches.iter().zip(handles) {
                 b.unpark(h);
@@ -322,10 +323,10 @@ fn memory_child(variant: &str, n: usize, churn: u64) {
     let (rss0, heap0) = memory_now();
     bench.park(n, &mut handles);
     let (rss1, heap1) = memory_now();
-    let table1 = bench.tracker().map_or(0, table_bytes);
+    let table1 = bench.tracker().map_or(0, Tracker::table_bytes);
     bench.run(churn);
     let (rss2, heap2) = memory_now();
-    let table2 = bench.tracker().map_or(0, table_bytes);
+    let table2 = bench.tracker().map_or(0, Tracker::table_bytes);
     bench.unpark(handles);
     let per = |a: u64, b: u64| (a as f64 - b as f64) / n as f64;
     println!(
@@ -576,7 +577,7 @@ fn stall_section(args: &Args) {
         println!(
             "\nlive records: {}, table slots: {:.1} MB",
             tracker.live_count(),
-            table_bytes(&tracker) as f64 / 1e6
+            tracker.table_bytes() as f64 / 1e6
         );
         bench.unpark(handles);
     }

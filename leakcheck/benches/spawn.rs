@@ -23,7 +23,7 @@ fn spawn_complete(c: &mut Criterion) {
             .warm_up_time(Duration::from_secs(2))
             .measurement_time(Duration::from_secs(8))
             .sample_size(40);
-        for variant in Variant::ALL {
+        for &variant in Variant::ALL {
             let bench = Bench::new(flavor, variant);
             group.bench_function(variant.name(), |b| b.iter_custom(|tasks| bench.run(tasks)));
         }

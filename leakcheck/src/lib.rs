@@ -165,12 +165,6 @@ pub mod __private {
     #[cfg(feature = "process")]
     pub use ctor;
 
-    /// Bytes of slot arrays the tracker's live-task table holds now (0 in
-    /// count mode); for `benches/scale.rs`.
-    pub fn table_bytes(tracker: &crate::Tracker) -> usize {
-        tracker.table_bytes()
-    }
-
     /// What `verify_test_main!()` expands to: registers the exit check.
     #[cfg(feature = "process")]
     pub fn verify_test_main(manifest_dir: &str, target: &str, options: crate::Options) {

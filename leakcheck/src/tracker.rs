@@ -228,8 +228,27 @@ impl Tracker {
         mode::census(&self.state, &self.data, true)
     }
 
-    /// Bytes of slot arrays the live-task table holds now.
-    pub(crate) fn table_bytes(&self) -> usize {
+    /// Bytes the live-task table's arrays hold now: leakcheck's memory for
+    /// the tasks it tracks, beyond what tokio itself allocates per task
+    /// (0 without `--cfg tokio_unstable`). It grows with the live tasks and
+    /// shrinks back after a burst.
+    ///
+    /// ```
+    /// let mut builder = tokio::runtime::Builder::new_current_thread();
+    /// let tracker = leakcheck::instrument(&mut builder);
+    /// let rt = builder.build().unwrap();
+    /// let idle = tracker.table_bytes();
+    /// rt.block_on(async {
+    ///     let parked: Vec<_> = (0..1000)
+    ///         .map(|_| tokio::spawn(std::future::pending::<()>()))
+    ///         .collect();
+    ///     if cfg!(tokio_unstable) {
+    ///         assert!(tracker.table_bytes() > idle);
+    ///     }
+    ///     parked.iter().for_each(|t| t.abort());
+    /// });
+    /// ```
+    pub fn table_bytes(&self) -> usize {
         mode::table_bytes(&self.data)
     }
 

@@ -62,15 +62,29 @@ pub enum Variant {
     SitesPolls,
     /// leakcheck with `Capture::CallChains` (everything, as `#[leakcheck::test]`).
     Chains,
+    /// The `process` feature's path, no hooks: tokio's task spans read by
+    /// leakcheck's per-thread tracing default, what a plain
+    /// `#[tokio::test]` pays for `verify_none()`.
+    #[cfg(feature = "process")]
+    Spans,
+    /// `#[leakcheck::test]` with the `process` feature: `call_chains` and
+    /// the task spans.
+    #[cfg(feature = "process")]
+    ChainsSpans,
 }
 
 impl Variant {
-    pub const ALL: [Variant; 5] = [
+    /// Every variant; the span variants only in a `--features process` build.
+    pub const ALL: &[Variant] = &[
         Variant::Plain,
         Variant::EmptyHooks,
         Variant::Sites,
         Variant::SitesPolls,
         Variant::Chains,
+        #[cfg(feature = "process")]
+        Variant::Spans,
+        #[cfg(feature = "process")]
+        Variant::ChainsSpans,
     ];
 
     pub fn name(self) -> &'static str {
@@ -80,6 +94,10 @@ impl Variant {
             Variant::Sites => "spawn_sites",
             Variant::SitesPolls => "sites_and_polls",
             Variant::Chains => "call_chains",
+            #[cfg(feature = "process")]
+            Variant::Spans => "spans",
+            #[cfg(feature = "process")]
+            Variant::ChainsSpans => "chains_and_spans",
         }
     }
 
@@ -89,13 +107,48 @@ impl Variant {
             Variant::Sites => Some(Capture::SpawnSites),
             Variant::SitesPolls => Some(Capture::Polls),
             Variant::Chains => Some(Capture::CallChains),
+            #[cfg(feature = "process")]
+            Variant::Spans => None,
+            #[cfg(feature = "process")]
+            Variant::ChainsSpans => Some(Capture::CallChains),
         }
     }
+
+    /// Whether tokio's task spans reach leakcheck. In a `process` build
+    /// every thread starts with leakcheck's tracing default; the other
+    /// variants run under a dispatcher that takes nothing instead, so the
+    /// spans cost them only tokio's "is anyone listening" check.
+    pub fn spans(self) -> bool {
+        #[cfg(feature = "process")]
+        return matches!(self, Variant::Spans | Variant::ChainsSpans);
+        #[cfg(not(feature = "process"))]
+        false
+    }
+}
+
+/// A dispatcher that takes nothing. Made with `Dispatch::new`, unlike
+/// `Dispatch::none()`, so that tracing knows of two dispatchers: with one,
+/// a callsite first hit under this one would be disabled for good.
+#[cfg(feature = "process")]
+fn nobody() -> &'static tracing::Dispatch {
+    static NOBODY: std::sync::OnceLock<tracing::Dispatch> = std::sync::OnceLock::new();
+    NOBODY.get_or_init(|| tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default()))
+}
+
+/// Runs `f` with [`nobody`] as this thread's dispatcher unless `spans`.
+fn quiet<T>(spans: bool, f: impl FnOnce() -> T) -> T {
+    #[cfg(feature = "process")]
+    if !spans {
+        return tracing::dispatcher::with_default(nobody(), f);
+    }
+    let _ = spans;
+    f()
 }
 
 /// One runtime (built once) with its tracker, if any.
 pub struct Bench {
     rt: Runtime,
+    spans: bool,
     tracker: Option<Tracker>,
     /// Tasks parked by [`Bench::park`] (the tracker drains back to this).
     parked: AtomicUsize,
@@ -127,12 +180,18 @@ impl Bench {
                 .on_before_task_poll(|_| {})
                 .on_after_task_poll(|_| {});
         }
+        let spans = variant.spans();
         let tracker = variant
             .capture()
             .map(|capture| Options::new().capture(capture).instrument(&mut builder));
+        // Replaces the tracker's own thread-start hook, which only lets
+        // `verify_none()` find it from a worker; the benches never ask.
+        #[cfg(feature = "process")]
+        builder.on_thread_start(move || quiet_thread(spans));
         let rt = builder.build().expect("build runtime");
         let bench = Bench {
             rt,
+            spans,
             tracker,
             parked: AtomicUsize::new(0),
             notify: Arc::new(Notify::new()),
@@ -141,12 +200,17 @@ impl Bench {
         bench
     }
 
+    /// `Runtime::block_on`, with spans reaching leakcheck only if the
+    /// variant says so.
+    pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        quiet(self.spans, || self.rt.block_on(f))
+    }
+
     /// Spawns and joins `tasks` tasks in batches of [`BATCH`]; returns the
     /// time measured inside the driver. Panics if the tracker does not drain
     /// back to empty afterwards.
     pub fn run(&self, tasks: u64) -> Duration {
         let elapsed = self
-            .rt
             .block_on(async move { tokio::spawn(spawn_and_join(tasks)).await })
             .expect("driver task");
         self.wait_drained();
@@ -191,7 +255,6 @@ impl Bench {
         let (notify, count) = (self.notify.clone(), polled.clone());
         let mut out = std::mem::take(handles);
         *handles = self
-            .rt
             .block_on(async move {
                 tokio::spawn(async move {
                     for _ in 0..n {
@@ -216,7 +279,7 @@ impl Bench {
     /// multi_thread workers need no help.
     fn wait_polled(&self, polled: &AtomicUsize, n: usize) {
         if self.rt.handle().runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread {
-            self.rt.block_on(async {
+            self.block_on(async {
                 while polled.load(Ordering::Relaxed) < n {
                     tokio::task::yield_now().await;
                 }
@@ -232,7 +295,7 @@ impl Bench {
     #[allow(dead_code)]
     pub fn unpark(&self, handles: Vec<JoinHandle<()>>) {
         self.notify.notify_waiters();
-        self.rt.block_on(async {
+        self.block_on(async {
             for h in handles {
                 h.await.expect("parked task");
             }
@@ -245,8 +308,10 @@ impl Bench {
     /// without poll hooks, one with them; a call chain only with chains.
     #[cfg(tokio_unstable)]
     fn self_check(&self, variant: Variant) {
+        #[cfg(feature = "process")]
+        self.check_spans(variant);
         let Some(tracker) = &self.tracker else { return };
-        let info = self.rt.block_on(async {
+        let info = self.block_on(async {
             let (tx, rx) = tokio::sync::oneshot::channel::<()>();
             let parked = tokio::spawn(async move {
                 let _ = tx.send(());
@@ -275,7 +340,7 @@ impl Bench {
             info.polls
         );
         let chain = info.call_chain();
-        let chains = variant == Variant::Chains;
+        let chains = variant.capture() == Some(Capture::CallChains);
         assert_eq!(
             !chain.is_empty(),
             chains,
@@ -283,6 +348,26 @@ impl Bench {
             variant.name()
         );
         self.wait_drained();
+    }
+
+    /// A parked task is seen through its span only in the span variants.
+    #[cfg(all(feature = "process", tokio_unstable))]
+    fn check_spans(&self, variant: Variant) {
+        let seen = self.block_on(async {
+            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+            let parked = tokio::spawn(async move {
+                let _ = tx.send(());
+                std::future::pending::<()>().await;
+            });
+            rx.await.expect("parked task polled");
+            // a plain check (no tracker on this thread): what the spans show
+            let found = leakcheck::find_leaks().await.err();
+            parked.abort();
+            let _ = parked.await;
+            found.map_or(0, |report| report.tasks().count())
+        });
+        let want = usize::from(variant.spans());
+        assert_eq!(seen, want, "{}: tasks seen through spans", variant.name());
     }
 
     /// Without `--cfg tokio_unstable` there are no hooks to measure.
@@ -293,6 +378,15 @@ impl Bench {
             "{}: build with --cfg tokio_unstable (the workspace's .cargo/config.toml sets it)",
             variant.name()
         );
+    }
+}
+
+/// On a runtime thread: no dispatcher for the rest of its life unless
+/// `spans`.
+#[cfg(feature = "process")]
+fn quiet_thread(spans: bool) {
+    if !spans {
+        std::mem::forget(tracing::dispatcher::set_default(nobody()));
     }
 }
 

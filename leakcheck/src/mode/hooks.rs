@@ -86,8 +86,8 @@ fn install_for<L: Layout>(
 ) {
     let (s, d, t) = (state.clone(), data.clone(), table.clone());
     builder.on_task_spawn(move |meta| on_spawn(&s, &d, &t, meta));
-    let (s, t) = (state.clone(), table.clone());
-    builder.on_task_terminate(move |meta| on_terminate(&s, &t, meta));
+    let (s, t, polls) = (state.clone(), table.clone(), data.capture.polls());
+    builder.on_task_terminate(move |meta| on_terminate(&s, &t, polls, meta));
     if data.capture.polls() {
         let (d, t) = (data.clone(), table.clone());
         builder.on_before_task_poll(move |meta| {
@@ -158,12 +158,14 @@ fn parent_site<L: Layout>(table: &Table<L>, p: u64) -> Option<u32> {
     (at != 0).then_some(at)
 }
 
-fn on_terminate<L: Layout>(state: &State, table: &Table<L>, meta: &TaskMeta<'_>) {
+fn on_terminate<L: Layout>(state: &State, table: &Table<L>, polls: bool, meta: &TaskMeta<'_>) {
     let id = id_u64(meta.id());
     match table.remove(id) {
         None => local::bury(id), // spawn_blocking, a worker thread, or terminate-before-spawn
         Some(record) => {
-            local::ended(id);
+            if polls {
+                local::ended(id); // for the after-poll hook
+            }
             if let Some(fanout) = &state.fanout {
                 if id > state.baseline.load(Relaxed) {
                     fanout.lock().ended(record.site());

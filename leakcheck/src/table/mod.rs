@@ -1,13 +1,19 @@
 //! A sharded table of fixed-size records keyed by a non-zero `u64` id,
 //! built for monotonically increasing ids (tokio task ids).
 //!
-//! Self-contained (std, parking_lot): the live-task table behind a tracker,
-//! but nothing here knows about tasks.
+//! Self-contained (std, spin): the live-task table behind a tracker, but
+//! nothing here knows about tasks.
 //!
 //! * `S` shards (a power of two: 4 × available parallelism, 16..=1024), the
 //!   shard chosen by `id & (S - 1)`, so consecutive ids spread over all of
-//!   them. Each shard is a `parking_lot::Mutex`; every operation, readers
-//!   included, takes the shard's lock for a short critical section.
+//!   them. Every operation, readers included, takes the shard's lock for a
+//!   short critical section. The lock is a spin lock that yields its time
+//!   slice while it waits (`spin`'s `SpinMutex` with `Yield`): taking it
+//!   is one compare-and-swap and releasing it one plain store, where
+//!   `parking_lot::Mutex` releases with a second compare-and-swap, about
+//!   10 ns more per task for the spawn and terminate hooks together
+//!   (BENCHMARKS.md). No hook holds it for more than a few ns; the longest
+//!   holder is a reader copying one shard (one `memcpy`).
 //! * Within a shard a record's *local id* is `id >> log2(S)`. Two arrays:
 //!   - the **ring**, direct-mapped: slot `local & (R - 1)`, no probing.
 //!     Consecutive ids land in consecutive slots, so the young tasks a
@@ -33,7 +39,9 @@ mod slots;
 
 use std::sync::OnceLock;
 
-use parking_lot::{Mutex, MutexGuard};
+/// A shard's lock (see the module docs).
+type Mutex<T> = spin::mutex::SpinMutex<T, spin::relax::Yield>;
+type MutexGuard<'a, T> = spin::mutex::SpinMutexGuard<'a, T>;
 
 use shard::Shard;
 use slots::{empty, faulted_slots};
