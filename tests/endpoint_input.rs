@@ -110,6 +110,25 @@ fn the_token_is_checked_on_every_request() {
     );
 }
 
+#[test]
+fn runtime_metrics_without_a_runtime_say_how_to_pass_one() {
+    // serve called outside any runtime and without ServeOptions::runtime:
+    // its own runtime is not the service's, so it must not be reported
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    let tracker = leakcheck::instrument(&mut builder);
+    let _rt = builder.worker_threads(2).enable_all().build().unwrap();
+    let options = ServeOptions::new().addr("127.0.0.1:0".parse().unwrap());
+    let server = leakcheck::serve(tracker, options).unwrap();
+    let reply = get(&format!("{}/runtime", server.url()));
+    assert_eq!(reply.status, 503);
+    assert_contains(
+        &reply.text(),
+        "leakcheck::serve was called outside the service's runtime; pass its handle with \
+         ServeOptions::new().runtime(runtime.handle().clone())",
+    );
+    server.shutdown();
+}
+
 #[cfg(tokio_unstable)]
 #[test]
 fn huge_tables_are_cut_and_say_so() {

@@ -122,5 +122,5 @@ use crate::tracker::Tracker;
 /// ```
 pub fn router(tracker: Tracker) -> Router {
     let handle = tokio::runtime::Handle::try_current().ok();
-    routes::router(routes::Shared::new(tracker, handle))
+    routes::router(routes::Shared::new(tracker, handle, true))
 }

@@ -24,16 +24,20 @@ pub(crate) struct Shared {
     pub(crate) tracker: Tracker,
     /// The metrics `GET runtime` reads, from one reading to the next.
     metrics: Arc<Mutex<Option<RuntimeIntervals>>>,
+    /// Without a handle: whether the runtime serving a request is the
+    /// service's (a router in its app), rather than `serve`'s own.
+    serving_is_theirs: bool,
 }
 
 impl Shared {
-    /// `GET runtime` reads the runtime of `handle`, or without one, the
-    /// runtime serving its first request.
-    pub(crate) fn new(tracker: Tracker, handle: Option<Handle>) -> Shared {
+    /// `GET runtime` reads the runtime of `handle`; without one, the
+    /// runtime serving its first request if `serving_is_theirs`.
+    pub(crate) fn new(tracker: Tracker, handle: Option<Handle>, serving_is_theirs: bool) -> Shared {
         let intervals = handle.map(|h| RuntimeMonitor::new(&h).intervals());
         Shared {
             tracker,
             metrics: Arc::new(Mutex::new(intervals)),
+            serving_is_theirs,
         }
     }
 }
@@ -139,7 +143,7 @@ async fn metrics(State(shared): State<Shared>, RawQuery(q): RawQuery) -> Reply {
         Err(reply) => return reply,
     };
     let mut metrics = shared.metrics.lock();
-    if metrics.is_none() {
+    if metrics.is_none() && shared.serving_is_theirs {
         *metrics = Handle::try_current()
             .ok()
             .map(|h| RuntimeMonitor::new(&h).intervals());
@@ -147,7 +151,10 @@ async fn metrics(State(shared): State<Shared>, RawQuery(q): RawQuery) -> Reply {
     let Some(intervals) = metrics.as_mut() else {
         return Reply::error(
             StatusCode::SERVICE_UNAVAILABLE,
-            "no runtime to read metrics from: pass one with ServeOptions::runtime",
+            "no runtime to read metrics from: leakcheck::serve was called outside \
+             the service's runtime; pass its handle with \
+             ServeOptions::new().runtime(runtime.handle().clone()), or call serve \
+             inside the runtime (in block_on, or after runtime.enter())",
         );
     };
     match p.format {

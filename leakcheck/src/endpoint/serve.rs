@@ -272,7 +272,10 @@ pub fn serve(tracker: Tracker, options: ServeOptions) -> io::Result<Server> {
         TcpListener::from_std(listener)?
     };
     let app = Router::new()
-        .nest("/debug", routes::router(Shared::new(tracker, runtime)))
+        .nest(
+            "/debug",
+            routes::router(Shared::new(tracker, runtime, false)),
+        )
         .fallback(routes::not_found);
     let token: Option<Arc<str>> = options.token.map(Arc::from);
     let (stop, stopped) = oneshot::channel();
