@@ -63,8 +63,8 @@ async fn wait_for_recv(mut rx: mpsc::Receiver<u8>) {
 }
 
 /// State, polls, idle time and the await chain of a task parked on `recv`.
-/// multi_thread runtimes are never dumped (a dump can wedge a worker,
-/// tokio#7478): the report says so and how to get the trace.
+/// multi_thread runtimes are never dumped (a worker that misses the dump's
+/// barrier is left stuck): the report says so and how to get the trace.
 async fn state_and_await_trace() {
     let (tx, rx) = mpsc::channel(1);
     let task = tokio::spawn(wait_for_recv(rx));

@@ -7,7 +7,7 @@
 //! `--tasks`, as `cargo test --benches` does, it only smoke-tests each
 //! variant with 2000 tasks.
 //!
-//! Method (as baseline-costs.md): one runtime per variant, built once; each
+//! Method: one runtime per variant, built once; each
 //! repetition spawns and joins N tasks (default 1,000,000) in batches of 1000
 //! from a driver task and is timed inside it; variants run round-robin, one
 //! warm-up round then R measured rounds (default 1 + 5), with the starting

@@ -1,8 +1,8 @@
-//! The workload shared by `spawn.rs` (criterion) and `ratios.rs` (round-robin
-//! table): baseline-costs.md W1/W2. A driver task spawns `async {}` tasks in
-//! batches of 1000 and awaits every JoinHandle; the time is taken inside the
-//! driver, so runtime construction, `block_on` and the driver's own spawn are
-//! not counted.
+//! The workload shared by `spawn.rs` (criterion), `ratios.rs` (round-robin
+//! table) and `scale.rs`, the one leakcheck's budgets were set on. A driver
+//! task spawns `async {}` tasks in batches of 1000 and awaits every
+//! JoinHandle; the time is taken inside the driver, so runtime
+//! construction, `block_on` and the driver's own spawn are not counted.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
