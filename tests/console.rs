@@ -16,10 +16,23 @@ use leakcheck_tests::Source;
 
 const SRC: Source = Source::new(file!(), include_str!("console.rs"));
 
-/// A free port on 127.0.0.1 for the console server.
-fn free_addr() -> std::net::SocketAddr {
-    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    probe.local_addr().unwrap()
+/// A port on 127.0.0.1 for the console server, and the socket that holds
+/// it until the server has bound it too.
+///
+/// console-subscriber binds its address on a thread of its own and cannot
+/// tell which port it got for port 0, so the port is picked here. Probing
+/// with a listener and dropping it would race: another bind to port 0 (a
+/// parallel test) could take the port in between. Instead the port stays
+/// bound, with `SO_REUSEADDR` and without listening, for as long as the
+/// returned socket lives: Linux lets another `SO_REUSEADDR` socket (what
+/// `std::net::TcpListener::bind`, and so console-subscriber, uses) bind and
+/// listen on it then, while no automatic port choice hands it out.
+fn reserved_addr() -> (tokio::net::TcpSocket, std::net::SocketAddr) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_reuseaddr(true).unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = socket.local_addr().unwrap();
+    (socket, addr)
 }
 
 /// The spawn site of the task console-subscriber reports at `line` of this
@@ -60,14 +73,12 @@ async fn console_site(addr: std::net::SocketAddr, line: u32) -> String {
 
 #[test]
 fn tokio_console_and_the_endpoint_show_the_same_leak() {
-    let console = free_addr();
+    let (_reserved, console) = reserved_addr();
     leakcheck::console::init(Some(console)).unwrap();
     let service = http::Service::start(leakcheck::Capture::CallChains);
     let line = SRC.line("// leak:console");
     let (_open, parked) = tokio::sync::oneshot::channel::<()>();
     let _leaked = service.rt.spawn(parked); // leak:console
-    std::thread::sleep(Duration::from_millis(300));
-    eprintln!("DEBUG {}", service.tracker.snapshot());
     service.wait_idle(SRC.path, line, 1);
 
     let json = http::get_ok(&service.url("tasks?format=json"));

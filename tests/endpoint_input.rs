@@ -51,7 +51,19 @@ fn bad_query_values_are_400_naming_the_parameter() {
         ("tasks/growth?seconds=601", "bad value `601` for `seconds`"),
         (
             "tasks/pprof?debug=1",
-            "unknown query parameter `debug`: this path takes none",
+            "unknown query parameter `debug`: this path accepts limit",
+        ),
+        (
+            "tasks/pprof?limit=0",
+            "bad value `0` for `limit`: expected a whole number from 1 to 100000",
+        ),
+        (
+            "tasks/flamegraph.svg?limit=100001",
+            "bad value `100001` for `limit`",
+        ),
+        (
+            "tasks/flamegraph.svg?format=json",
+            "unknown query parameter `format`: this path accepts limit",
         ),
         ("runtime?format=yaml", "bad value `yaml` for `format`"),
     ];
@@ -141,6 +153,18 @@ fn huge_tables_are_cut_and_say_so() {
         })
         .collect();
     let _other = service.rt.spawn(std::future::pending::<()>());
+    // no ?limit: the default bound, 10000
+    let every = http::get_ok(&service.url("tasks?debug=2"));
+    assert_contains(
+        &every,
+        "20001 live tasks, by id (capture: spawn_sites)\n\
+         showing 10000 of 20001 tasks; ?limit=N for more\n",
+    );
+    assert_eq!(every.matches("\ntask ").count(), 10_000);
+    let json: serde_json::Value =
+        serde_json::from_str(&http::get_ok(&service.url("tasks?format=json&debug=2"))).unwrap();
+    assert_eq!(json["tasks"].as_array().unwrap().len(), 10_000);
+    assert_eq!(json["limit"], 10_000);
     let every = http::get_ok(&service.url("tasks?debug=2&limit=5"));
     assert_contains(&every, "20001 live tasks, by id (capture: spawn_sites)\nshowing 5 of 20001 tasks; ?limit=N for more\n");
     assert_eq!(every.matches("\ntask ").count(), 5, "{every}");

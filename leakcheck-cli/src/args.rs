@@ -6,7 +6,11 @@ pub(crate) enum Command {
     /// Print the grouped view of the service at the URL.
     Top { url: String, limit: Option<u32> },
     /// Save a JSON dump of the service at the URL to a file.
-    Save { url: String, file: String },
+    Save {
+        url: String,
+        file: String,
+        limit: Option<u32>,
+    },
     /// Compare two saved dumps.
     Diff { before: String, after: String },
     /// Print the usage.
@@ -24,15 +28,18 @@ pub(crate) struct Args {
 pub(crate) const USAGE: &str = "\
 usage:
   leakcheck top URL [--limit N]   live tasks grouped by spawn site, largest first
-  leakcheck save URL FILE         save a JSON dump of the live tasks to FILE
+  leakcheck save URL FILE [--limit N]
+                                  save a JSON dump of the live tasks to FILE
   leakcheck diff BEFORE AFTER     groups whose task count grew from one saved dump to the other
 
-URL is where the service mounts leakcheck's endpoint, e.g. http://127.0.0.1:6060/debug
-(a URL with no path means /debug).
+URL is where the service mounts leakcheck's endpoint, taken as given (leakcheck adds
+/tasks to it): http://127.0.0.1:6060/debug for leakcheck::serve or a router nested at
+/debug, http://127.0.0.1:3000 for a router mounted at the root.
 
 options:
   --token TOKEN   send `Authorization: Bearer TOKEN` (default: $LEAKCHECK_TOKEN)
-  --limit N       list at most N groups (top)";
+  --limit N       list at most N groups (top; save: default 100000, the endpoint's most;
+                  save warns when the dump it saved was cut)";
 
 /// Parses the arguments after the program name; the error is a message
 /// for the user (the usage follows it).
@@ -76,6 +83,7 @@ fn command(operands: &[String], limit: Option<u32>) -> Result<Command, String> {
         ["save", url, file] => Command::Save {
             url: (*url).to_owned(),
             file: (*file).to_owned(),
+            limit,
         },
         ["diff", before, after] => Command::Diff {
             before: (*before).to_owned(),
@@ -90,8 +98,8 @@ fn command(operands: &[String], limit: Option<u32>) -> Result<Command, String> {
             ))
         }
     };
-    if limit.is_some() && !matches!(command, Command::Top { .. }) {
-        return Err("--limit is for `top` only".to_owned());
+    if limit.is_some() && !matches!(command, Command::Top { .. } | Command::Save { .. }) {
+        return Err("--limit is for `top` and `save` only".to_owned());
     }
     Ok(command)
 }
@@ -116,6 +124,15 @@ mod tests {
         );
         let parsed = parse(&args("save --token t u f"), Some("env".into())).unwrap();
         assert_eq!(parsed.token.as_deref(), Some("t"));
+        let parsed = parse(&args("save u f --limit 2"), None).unwrap();
+        assert_eq!(
+            parsed.command,
+            Command::Save {
+                url: "u".into(),
+                file: "f".into(),
+                limit: Some(2)
+            }
+        );
         let parsed = parse(&args("diff a b"), Some("env".into())).unwrap();
         assert_eq!(parsed.token.as_deref(), Some("env"));
         assert_eq!(parse(&[], None).unwrap().command, Command::Help);
@@ -134,7 +151,10 @@ mod tests {
             "bad value `x` for --limit: expected a whole number from 1"
         );
         assert_eq!(err("top u --token"), "--token needs a value");
-        assert_eq!(err("diff a b --limit 3"), "--limit is for `top` only");
+        assert_eq!(
+            err("diff a b --limit 3"),
+            "--limit is for `top` and `save` only"
+        );
         assert_eq!(err("top u --verbose"), "unknown option `--verbose`");
     }
 }

@@ -2,8 +2,10 @@
 
 use std::time::Duration;
 
-/// The endpoint's mount URL from what the user typed: `http://host:port`
-/// means `/debug`, a trailing `/` or `/tasks` is dropped.
+/// The endpoint's mount URL from what the user typed: the URL as given
+/// (its path is the mount point, none for routes mounted at the root), a
+/// trailing `/` dropped. Nothing is guessed: `http://h/debug/tasks` is a
+/// service mounted at `/debug/tasks`.
 pub(crate) fn base(url: &str) -> Result<String, String> {
     let bad = |why: &str| {
         format!(
@@ -22,18 +24,11 @@ pub(crate) fn base(url: &str) -> Result<String, String> {
     if url.contains(['?', '#']) {
         return Err(bad("a query or fragment is not expected"));
     }
-    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let host = rest.split_once('/').map_or(rest, |(host, _)| host);
     if host.is_empty() {
         return Err(bad("no host"));
     }
-    let path = path.trim_end_matches('/');
-    let path = path
-        .strip_suffix("tasks")
-        .unwrap_or(path)
-        .trim_end_matches('/');
-    let path = if path.is_empty() { "debug" } else { path };
-    let scheme = &url[..url.find("://").unwrap_or(0)];
-    Ok(format!("{scheme}://{host}/{path}"))
+    Ok(url.trim_end_matches('/').to_owned())
 }
 
 /// `GET url` as text; any answer but 200 is an error with the server's
@@ -61,7 +56,10 @@ pub(crate) fn get(url: &str, token: Option<&str>) -> Result<String, String> {
     if status != 200 {
         let hint = match status.as_u16() {
             401 => " (pass the service's token with --token or LEAKCHECK_TOKEN)",
-            404 => " (is URL where the service mounts leakcheck's endpoint, e.g. .../debug?)",
+            404 => {
+                " (URL must be where the service mounts leakcheck's endpoint, taken as \
+                 given, e.g. http://127.0.0.1:6060/debug; leakcheck adds /tasks to it)"
+            }
             _ => "",
         };
         return Err(format!("GET {url}: {status}{hint}: {}", body.trim_end()));
@@ -74,13 +72,17 @@ mod tests {
     use super::base;
 
     #[test]
-    fn urls_become_the_mount_point() {
+    fn urls_are_the_mount_point_as_given() {
         let ok = |url: &str| base(url).unwrap();
-        assert_eq!(ok("http://127.0.0.1:6060"), "http://127.0.0.1:6060/debug");
-        assert_eq!(ok("http://h:1/"), "http://h:1/debug");
+        assert_eq!(ok("http://h:1/debug"), "http://h:1/debug");
         assert_eq!(ok("http://h:1/debug/"), "http://h:1/debug");
-        assert_eq!(ok("http://h:1/debug/tasks"), "http://h:1/debug");
         assert_eq!(ok("http://h:1/admin/debug"), "http://h:1/admin/debug");
+        // routes mounted at the root
+        assert_eq!(ok("http://127.0.0.1:6060"), "http://127.0.0.1:6060");
+        assert_eq!(ok("http://h:1/"), "http://h:1");
+        // no guessing: a mount point that ends in `tasks` is kept
+        assert_eq!(ok("http://h:1/tasks"), "http://h:1/tasks");
+        assert_eq!(ok("http://h:1/debug/tasks"), "http://h:1/debug/tasks");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! `diff`, and its errors.
 
 use std::future::pending;
+use std::net::SocketAddr;
 use std::process::{Command, Output};
 
 use leakcheck::{ServeOptions, Server, Tracker};
@@ -18,6 +19,21 @@ fn service(token: Option<&str>) -> (Runtime, Tracker, Server) {
     }
     let server = leakcheck::serve(tracker.clone(), options).unwrap();
     (rt, tracker, server)
+}
+
+/// `endpoint::router` mounted at the root of an axum app, served on the
+/// instrumented runtime itself.
+fn root_service() -> (Runtime, Tracker, SocketAddr) {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    let tracker = leakcheck::instrument(&mut builder);
+    let rt = builder.worker_threads(1).enable_all().build().unwrap();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = rt.block_on(async { leakcheck::endpoint::router(tracker.clone()) });
+    rt.spawn(async move { axum::serve(listener, app).await });
+    (rt, tracker, addr)
 }
 
 fn leakcheck(args: &[&str]) -> Output {
@@ -72,8 +88,8 @@ fn top_save_and_diff() {
     std::fs::create_dir_all(&dir).unwrap();
     let (a, b) = (dir.join("a.json"), dir.join("b.json"));
     let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
-    let url = format!("http://{}", server.local_addr()); // no path: /debug
-                                                         // one call site for both rounds: the call chain is part of a group's key
+    let url = server.url();
+    // one call site for both rounds: the call chain is part of a group's key
     for (round, (n, file)) in [(3, a), (2, b)].into_iter().enumerate() {
         leak(&rt, n);
         let saved = ok(&["save", &url, file]);
@@ -131,4 +147,60 @@ fn errors_say_what_went_wrong() {
         err.contains("unknown command `peek`") && err.contains("usage:"),
         "{err}"
     );
+}
+
+#[test]
+fn a_url_is_the_mount_point_as_given() {
+    let (rt, _tracker, addr) = root_service();
+    leak(&rt, 2);
+    for url in [format!("http://{addr}"), format!("http://{addr}/")] {
+        let top = ok(&["top", &url]);
+        assert!(top.contains(" live task"), "{top}");
+        if cfg!(tokio_unstable) {
+            let expected = format!("2 tasks spawned at {}", leak_site());
+            assert!(top.contains(&expected), "{top}");
+        }
+    }
+    // mounted at the root, nothing is at /debug: no guessing either way
+    let err = fails(&["top", &format!("http://{addr}/debug")], 1);
+    assert!(err.contains("404 Not Found"), "{err}");
+    assert!(
+        err.contains("taken as given, e.g. http://127.0.0.1:6060/debug; leakcheck adds /tasks"),
+        "{err}"
+    );
+    let (_rt, _tracker, server) = service(None);
+    let err = fails(&["top", &format!("{}/tasks", server.url())], 1);
+    assert!(
+        err.contains("GET http://") && err.contains("/debug/tasks/tasks: 404"),
+        "{err}"
+    );
+}
+
+#[test]
+fn save_warns_when_the_dump_it_saved_was_cut() {
+    let (rt, _tracker, server) = service(None);
+    leak(&rt, 2);
+    let _other = rt.spawn(pending::<()>()); // a second group
+    let file = std::env::temp_dir().join(format!("leakcheck-cli-cut-{}.json", std::process::id()));
+    let file = file.to_str().unwrap();
+    let output = leakcheck(&["save", &server.url(), file, "--limit", "1"]);
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(output.status.success(), "{stderr}");
+    if cfg!(tokio_unstable) {
+        let expected = format!(
+            "leakcheck: warning: the dump was cut: {file} lists the 1 largest of 2 groups \
+             (2 of 3 tasks; --limit N for more, at most 100000)"
+        );
+        assert!(stderr.starts_with(&expected), "{stderr}");
+        let saved = String::from_utf8(output.stdout).unwrap();
+        assert_eq!(saved, format!("saved 3 live tasks in 2 groups to {file}\n"));
+    }
+    let output = leakcheck(&["save", &server.url(), file]);
+    assert!(output.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "",
+        "not cut: no warning"
+    );
+    let _ = std::fs::remove_file(file);
 }

@@ -10,11 +10,18 @@
 //!   the flame graph and growth build);
 //! - `serve`: the request through `leakcheck::serve` (its own thread and
 //!   runtime), over TCP, whole body read;
+//! - `debug=2`: `GET /debug/tasks?debug=2` through `serve` (every task,
+//!   the first 10000 listed: the default limit), whole body read;
 //! - `router`: the same request through `endpoint::router` running as a
 //!   task of the measured runtime itself (the `app.nest` case), whole body.
 //!
 //! The stall is the worst gap between two wake-ups of a 1 ms interval task
 //! during the request, next to the worst gap in as long a quiet period.
+//!
+//! `-- --console` (with `--features endpoint,console`) measures instead
+//! what console-subscriber costs alongside leakcheck: spawn + complete per
+//! task on the instrumented runtime before and after `console::init()`,
+//! and the memory it keeps per finished task (see BENCHMARKS.md).
 
 #[cfg(tokio_unstable)]
 mod bench {
@@ -122,12 +129,15 @@ mod bench {
         let (census, census_stall, _) = stall.during(|| tracker.census().total);
         let (serve, serve_stall, bytes) =
             stall.during(|| http_get(server.local_addr(), "/debug/tasks"));
+        let (every, every_stall, every_bytes) =
+            stall.during(|| http_get(server.local_addr(), "/debug/tasks?debug=2"));
         let (router, router_stall, _) = stall.during(|| via_router(&rt, &tracker, "/tasks"));
-        let (_, quiet, _) = stall.during(|| std::thread::sleep(serve.max(router)));
+        let (_, quiet, _) = stall.during(|| std::thread::sleep(serve.max(router).max(every)));
         println!(
             "{capture:?} {n:>8} tasks | snapshot {snap:>9.1?} (stall {snap_stall:>7.1?}) | \
              census {census:>9.1?} (stall {census_stall:>7.1?}) | \
              serve {serve:>9.1?} (stall {serve_stall:>7.1?}, {bytes} bytes) | \
+             debug=2 {every:>9.1?} (stall {every_stall:>7.1?}, {every_bytes} bytes) | \
              router {router:>9.1?} (stall {router_stall:>7.1?}) | quiet stall {quiet:>7.1?}"
         );
         server.shutdown();
@@ -135,6 +145,12 @@ mod bench {
     }
 
     pub(super) fn main() {
+        if std::env::args().any(|a| a == "--console") {
+            #[cfg(feature = "console")]
+            return super::console::main();
+            #[cfg(not(feature = "console"))]
+            panic!("--console needs `--features endpoint,console`");
+        }
         let sizes: Vec<usize> = match std::env::args().skip(1).find_map(|a| a.parse().ok()) {
             Some(n) => vec![n],
             None => vec![100_000, 1_000_000],
@@ -144,6 +160,78 @@ mod bench {
                 case(capture, n);
             }
         }
+    }
+}
+
+/// `--console`: console-subscriber alongside leakcheck.
+#[cfg(all(tokio_unstable, feature = "console"))]
+mod console {
+    use std::time::Instant;
+
+    use leakcheck::{Capture, Options};
+    use tokio::runtime::Runtime;
+
+    /// Tasks per round, spawned and joined in batches of 1000.
+    const TASKS: usize = 20_000;
+    const ROUNDS: usize = 7;
+
+    /// The ns per task of `ROUNDS` rounds of `TASKS` `async {}` tasks,
+    /// spawned and joined in batches of 1000: median, fastest, slowest.
+    fn ns_per_task(rt: &Runtime) -> (f64, f64, f64) {
+        let mut rounds: Vec<f64> = (0..ROUNDS)
+            .map(|_| {
+                rt.block_on(async {
+                    let start = Instant::now();
+                    for _ in 0..TASKS / 1000 {
+                        let batch: Vec<_> = (0..1000).map(|_| tokio::spawn(async {})).collect();
+                        for task in batch {
+                            task.await.unwrap();
+                        }
+                    }
+                    start.elapsed().as_nanos() as f64 / TASKS as f64
+                })
+            })
+            .collect();
+        rounds.sort_by(f64::total_cmp);
+        (rounds[ROUNDS / 2], rounds[0], rounds[ROUNDS - 1])
+    }
+
+    /// Resident memory of this process, in bytes (Linux).
+    fn rss() -> u64 {
+        let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+        let pages: u64 = statm
+            .split_whitespace()
+            .nth(1)
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0);
+        pages * 4096
+    }
+
+    pub(super) fn main() {
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        let _tracker = Options::new()
+            .capture(Capture::SpawnSites)
+            .instrument(&mut builder);
+        let rt = builder.worker_threads(2).enable_all().build().unwrap();
+        ns_per_task(&rt); // warm-up
+        let (alone, _, _) = ns_per_task(&rt);
+        // a port held (bound, not listening, SO_REUSEADDR) until the
+        // console's server binds it too: see tests/console.rs
+        let reserved = tokio::net::TcpSocket::new_v4().unwrap();
+        reserved.set_reuseaddr(true).unwrap();
+        reserved.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = reserved.local_addr().unwrap();
+        leakcheck::console::init(Some(addr)).unwrap();
+        ns_per_task(&rt); // warm-up: the console's aggregator starts
+        let before = rss();
+        let (with_console, fastest, slowest) = ns_per_task(&rt);
+        let kept = rss().saturating_sub(before) / (ROUNDS * TASKS) as u64;
+        println!(
+            "multi_thread(2), Capture::SpawnSites, {TASKS} tasks x {ROUNDS} rounds | \
+             hooks only {alone:.0} ns/task | with console::init {with_console:.0} ns/task \
+             (rounds {fastest:.0}–{slowest:.0}; {:.1}x) | RSS kept per finished task {kept} bytes",
+            with_console / alone
+        );
     }
 }
 

@@ -24,7 +24,9 @@ use tracing_subscriber::util::{SubscriberInitExt, TryInitError};
 /// The console server listens on `addr`, or on what `TOKIO_CONSOLE_BIND`
 /// says, or on 127.0.0.1:6669; it starts when this is called, on a thread
 /// of its own. Other `TOKIO_CONSOLE_*` variables apply as console-subscriber
-/// documents them.
+/// documents them. Give a fixed port: console-subscriber binds on its own
+/// thread and does not say which port it got for port 0 (a bind error
+/// there panics that thread, and tokio-console then finds no server).
 ///
 /// ```no_run
 /// use tracing_subscriber::layer::SubscriberExt;

@@ -6,6 +6,9 @@ use std::io::Read;
 
 use super::*;
 
+/// This file, for the markers of its own spawns.
+const PPROF_SRC: Source = Source::new(file!(), include_str!("pprof.rs"));
+
 #[derive(Clone, PartialEq, prost::Message)]
 struct Profile {
     #[prost(message, repeated, tag = "1")]
@@ -18,6 +21,8 @@ struct Profile {
     function: Vec<Function>,
     #[prost(string, repeated, tag = "6")]
     string_table: Vec<String>,
+    #[prost(int64, repeated, tag = "13")]
+    comment: Vec<i64>,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -92,10 +97,18 @@ impl Profile {
         let pair = |l: &Label| (self.string(l.key), self.string(l.str));
         sample.label.iter().map(pair).collect()
     }
+
+    fn comments(&self) -> Vec<&str> {
+        self.comment.iter().map(|&i| self.string(i)).collect()
+    }
+
+    fn total(&self) -> i64 {
+        self.sample.iter().map(|s| s.value[0]).sum()
+    }
 }
 
-fn fetch_profile(service: &Service) -> Vec<u8> {
-    let reply = get(&service.url("tasks/pprof"));
+fn fetch_profile_at(service: &Service, path: &str) -> Vec<u8> {
+    let reply = get(&service.url(path));
     assert_eq!(
         reply.status,
         200,
@@ -106,15 +119,20 @@ fn fetch_profile(service: &Service) -> Vec<u8> {
     reply.body
 }
 
-#[test]
-fn profile_has_one_sample_per_stack_with_counts_and_labels() {
-    let (service, _tasks) = leaky(Capture::CallChains);
+/// The profile at `path`, decoded.
+fn profile_at(service: &Service, path: &str) -> Profile {
     let mut proto = Vec::new();
-    let gz = fetch_profile(&service);
+    let gz = fetch_profile_at(service, path);
     flate2::read::GzDecoder::new(&gz[..])
         .read_to_end(&mut proto)
         .unwrap();
-    let profile: Profile = prost::Message::decode(&proto[..]).unwrap();
+    prost::Message::decode(&proto[..]).unwrap()
+}
+
+#[test]
+fn profile_has_one_sample_per_stack_with_counts_and_labels() {
+    let (service, _tasks) = leaky(Capture::CallChains);
+    let profile = profile_at(&service, "tasks/pprof");
     let kind = &profile.sample_type[0];
     assert_eq!(
         (profile.string(kind.r#type), profile.string(kind.unit)),
@@ -136,40 +154,154 @@ fn profile_has_one_sample_per_stack_with_counts_and_labels() {
         stack.iter().any(|f| f.ends_with("endpoint::leaky")),
         "{stack:?}"
     );
-    let total: i64 = profile.sample.iter().map(|s| s.value[0]).sum();
-    assert_eq!(total, 4);
+    assert_eq!(profile.total(), 4);
+    assert!(profile.comments().is_empty(), "nothing cut");
+}
+
+#[test]
+fn profile_is_cut_at_the_limit_and_says_so() {
+    let (service, _tasks) = leaky(Capture::CallChains);
+    let profile = profile_at(&service, "tasks/pprof?limit=1");
+    assert_eq!(profile.sample.len(), 2, "the largest sample and the rest");
+    let kept = &profile.sample[0];
+    let leaf = format!("spawned at {}", site(&service, "// leak:session"));
+    assert_eq!(profile.stack(kept)[0], leaf);
+    assert_eq!(kept.value, [3]);
+    let rest = &profile.sample[1];
+    assert_eq!(rest.value, [1], "the other site's one task");
+    assert_eq!(
+        profile.stack(rest),
+        ["1 task in 1 smaller samples left out (?limit=N for more)"]
+    );
+    assert_eq!(profile.labels(rest), [("left_out", "1")]);
+    assert_eq!(profile.total(), 4, "totals stay right");
+    assert_eq!(
+        profile.comments(),
+        ["leakcheck: showing the 1 largest of 2 samples; \
+             1 task in 1 smaller samples left out (?limit=N for more)"]
+    );
+}
+
+/// `n` tasks named `conn-0`, `conn-1`, ..., each waiting on a gate
+/// nobody opens.
+#[cfg(target_os = "linux")]
+fn spawn_named(service: &Service, n: usize) -> Vec<JoinHandle<()>> {
+    let gate = Arc::new(Semaphore::new(0));
+    (0..n)
+        .map(|i| {
+            let gate = gate.clone();
+            let name = format!("conn-{i}");
+            let named = tokio::task::Builder::new().name(&name);
+            let task = async move { drop(gate.acquire().await) };
+            named.spawn_on(task, service.rt.handle()).unwrap() // leak:named
+        })
+        .collect()
+}
+
+/// Names come with the `tracing` feature, which the suite turns on where
+/// tokio supports it (Linux).
+#[cfg(target_os = "linux")]
+#[test]
+fn task_names_show_in_every_view_and_as_the_name_label() {
+    let service = Service::start(Capture::Polls);
+    let tasks = spawn_named(&service, 2);
+    service.wait_idle(PPROF_SRC.path, PPROF_SRC.line("// leak:named"), 2);
+    let text = get_ok(&service.url("tasks?debug=2"));
+    assert_contains(
+        &text,
+        &format!("task {} \"conn-0\" [idle], age ", tasks[0].id()),
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&get_ok(&service.url("tasks?debug=2&format=json"))).unwrap();
+    assert_eq!(json["tasks"][1]["name"], "conn-1", "{json}");
+    let profile = profile_at(&service, "tasks/pprof");
+    let mut labels: Vec<Vec<(&str, &str)>> =
+        profile.sample.iter().map(|s| profile.labels(s)).collect();
+    labels.sort();
+    assert_eq!(
+        labels,
+        [
+            [("state", "idle"), ("name", "conn-0")],
+            [("state", "idle"), ("name", "conn-1")]
+        ],
+        "one sample per name"
+    );
+}
+
+/// With unique names there is a sample per task: the profile is cut at the
+/// default limit all the same.
+#[cfg(target_os = "linux")]
+#[test]
+fn unique_names_are_cut_at_the_default_limit() {
+    let service = Service::start(Capture::SpawnSites);
+    let n = 10_005;
+    let tasks = spawn_named(&service, n);
+    http::wait_until("the named tasks", || service.tracker.live_count() == n);
+    let profile = profile_at(&service, "tasks/pprof");
+    assert_eq!(profile.sample.len(), 10_001, "10000 and the rest");
+    assert_eq!(profile.total(), n as i64);
+    let rest = profile.sample.last().unwrap();
+    assert_eq!(profile.labels(rest), [("left_out", "5")]);
+    assert_eq!(rest.value, [5]);
+    assert_eq!(
+        profile.comments(),
+        ["leakcheck: showing the 10000 largest of 10005 samples; \
+             5 tasks in 5 smaller samples left out (?limit=N for more)"]
+    );
+    drop(tasks);
 }
 
 #[test]
 fn go_tool_pprof_reads_the_profile() {
     let Ok(go) = which_go() else {
+        // .ci/run sets this once it has go: there a missing go is a failure
+        let required = std::env::var_os("LEAKCHECK_REQUIRE_GO").is_some();
+        assert!(
+            !required,
+            "LEAKCHECK_REQUIRE_GO is set but `go` is not on PATH"
+        );
         println!("note: `go` is not on PATH; skipped reading the profile with `go tool pprof`");
         return;
     };
     let (service, _tasks) = leaky(Capture::CallChains);
     let dir = std::env::temp_dir().join(format!("leakcheck-pprof-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("tasks.pb.gz");
-    std::fs::write(&file, fetch_profile(&service)).unwrap();
-    let output = std::process::Command::new(go)
-        .args(["tool", "pprof", "-top"])
-        .arg(&file)
-        .env("HOME", &dir) // pprof writes its cache under $HOME/pprof
-        .output()
-        .unwrap();
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr),
-    );
-    assert!(
-        output.status.success(),
-        "go tool pprof failed:\n{stderr}\n{stdout}"
-    );
+    // `go tool pprof <how> <the profile at path>`: its stdout
+    let pprof = |how: &str, path: &str| {
+        let file = dir.join("tasks.pb.gz");
+        std::fs::write(&file, fetch_profile_at(&service, path)).unwrap();
+        let output = std::process::Command::new(&go)
+            .args(["tool", "pprof", how])
+            .arg(&file)
+            .env("HOME", &dir) // pprof writes its cache under $HOME/pprof
+            .output()
+            .unwrap();
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr),
+        );
+        assert!(
+            output.status.success(),
+            "go tool pprof {how} failed:\n{stderr}\n{stdout}"
+        );
+        stdout
+    };
+    let top = pprof("-top", "tasks/pprof");
     let leaf = format!("spawned at {}", site(&service, "// leak:session"));
-    let line = stdout.lines().find(|l| l.contains(&leaf));
-    let line = line.unwrap_or_else(|| panic!("no {leaf:?} in:\n{stdout}\n{stderr}"));
+    let line = top.lines().find(|l| l.contains(&leaf));
+    let line = line.unwrap_or_else(|| panic!("no {leaf:?} in:\n{top}"));
     assert!(line.trim_start().starts_with("3 "), "3 tasks flat: {line}");
-    assert_contains(&stdout, "Type: tasks");
+    assert_contains(&top, "Type: tasks");
+    // cut: the comment says so in the header, and the rest is one line
+    let top = pprof("-top", "tasks/pprof?limit=1");
+    assert_contains(&top, "leakcheck: showing the 1 largest of 2 samples");
+    let rest = top
+        .lines()
+        .find(|l| l.contains("smaller samples left out") && !l.starts_with("leakcheck:"));
+    let rest = rest.unwrap_or_else(|| panic!("no left-out line in:\n{top}"));
+    assert!(rest.trim_start().starts_with("1 "), "1 task flat: {rest}");
+    let comments = pprof("-comments", "tasks/pprof?limit=1");
+    assert_contains(&comments, "leakcheck: showing the 1 largest of 2 samples");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -1,4 +1,4 @@
-//! From a [`Census`] (and, for `debug=2`, a [`Snapshot`]) to a [`Dump`]:
+//! From a [`Census`] (and, for `debug=2`, the first tasks) to a [`Dump`]:
 //! tasks grouped by spawn site and call chain, largest group first, and the
 //! tasks themselves.
 //!
@@ -13,7 +13,7 @@ use super::dump::{Dump, Group, Task, TaskParent, VERSION};
 use crate::capture::Capture;
 use crate::census::{Census, TaskGroup};
 use crate::site::SpawnSite;
-use crate::snapshot::{Parent, Snapshot, TaskInfo};
+use crate::snapshot::{Parent, TaskInfo};
 
 /// The grouped dump of `census`: at most `limit` groups.
 pub(crate) fn grouped(census: &Census, limit: usize) -> Dump {
@@ -32,11 +32,13 @@ pub(crate) fn grouped(census: &Census, limit: usize) -> Dump {
     }
 }
 
-/// The dump of `snapshot` with its tasks: at most `limit` groups and
-/// `limit` tasks (the oldest by id).
-pub(crate) fn with_tasks(snapshot: &Snapshot, limit: usize) -> Dump {
-    let mut dump = grouped(&Census::of(snapshot), limit);
-    dump.tasks = Some(snapshot.tasks().iter().take(limit).map(task).collect());
+/// The dump of `census` with `tasks` (the first `limit` by id, from
+/// [`Tracker::first_tasks`](crate::Tracker::first_tasks)): at most `limit`
+/// groups and `limit` tasks. The two come from two passes over the table,
+/// so a task that starts or ends in between may be in one and not the other.
+pub(crate) fn with_tasks(census: &Census, tasks: &[TaskInfo], limit: usize) -> Dump {
+    let mut dump = grouped(census, limit);
+    dump.tasks = Some(tasks.iter().take(limit).map(task).collect());
     dump
 }
 
@@ -131,5 +133,46 @@ pub(crate) fn capture_name(capture: Capture) -> &'static str {
         Capture::SpawnSites => "spawn_sites",
         Capture::Polls => "polls",
         Capture::CallChains => "call_chains",
+    }
+}
+
+#[cfg(all(test, tokio_unstable))]
+mod tests {
+    use super::task;
+    use crate::capture::Capture;
+    use crate::options::Options;
+
+    #[test]
+    fn first_tasks_are_the_snapshots_first_tasks() {
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        let tracker = Options::new()
+            .capture(Capture::CallChains)
+            .instrument(&mut builder);
+        let rt = builder.worker_threads(2).enable_all().build().unwrap();
+        let spawner = rt.spawn(async {
+            for i in 0..5000 {
+                match i % 2 {
+                    0 => tokio::spawn(std::future::pending::<()>()),
+                    _ => tokio::spawn(std::future::pending::<()>()),
+                };
+            }
+        });
+        rt.block_on(spawner).unwrap();
+        // the spawner's record goes in its terminate hook, after the join
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while tracker.live_count() != 5000 {
+            assert!(std::time::Instant::now() < deadline, "the spawner ends");
+            std::thread::yield_now();
+        }
+        let all: Vec<_> = tracker.snapshot().tasks()[..100].iter().map(task).collect();
+        let first: Vec<_> = tracker.first_tasks(100).iter().map(task).collect();
+        assert_eq!(first.len(), 100);
+        for (a, b) in all.iter().zip(&first) {
+            assert_eq!(a.id, b.id);
+            assert_eq!(a.call_chain, b.call_chain, "task {}", a.id);
+            assert_eq!(a.parent, b.parent, "task {}", a.id);
+            assert_eq!(a.spawn_site, b.spawn_site, "task {}", a.id);
+        }
+        rt.shutdown_background();
     }
 }

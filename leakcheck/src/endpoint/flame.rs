@@ -1,13 +1,33 @@
 //! `GET tasks/flamegraph.svg`: live tasks as a flame graph (inferno), one
 //! tower per call chain, the spawn site on top, widths by task count.
+//!
+//! At most the dump's `limit` groups, the largest; the tasks of the groups
+//! left out stand in one tower of their own, and the title says so.
 
-use super::dump::Dump;
+use super::dump::{Dump, Group};
+use crate::text::count;
 
-/// The SVG of `dump`'s groups (all of them: build the dump without a limit).
+/// The SVG of `dump`'s groups (cut at its limit, largest first).
 pub(crate) fn svg(dump: &Dump) -> Result<Vec<u8>, String> {
-    let lines: Vec<String> = dump.groups.iter().map(folded).collect();
+    let mut lines: Vec<String> = dump.groups.iter().map(folded).collect();
     let mut options = inferno::flamegraph::Options::default();
-    options.title = format!("{} live tasks, by call chain", dump.total_tasks);
+    options.title = format!("{}, by call chain", count(dump.total_tasks, "live task"));
+    if dump.is_cut() {
+        let left_out = dump.total_groups - dump.groups.len();
+        let shown: usize = dump.groups.iter().map(|g| g.count).sum();
+        let tasks = dump.total_tasks.saturating_sub(shown);
+        options.title.push_str(&format!(
+            ": the {} largest of {} groups; ?limit=N for more",
+            dump.groups.len(),
+            dump.total_groups
+        ));
+        if tasks > 0 {
+            lines.push(format!(
+                "{} in {left_out} smaller groups left out {tasks}",
+                count(tasks, "task")
+            ));
+        }
+    }
     options.count_name = "tasks".to_owned();
     options.name_type = "Frame:".to_owned();
     options.deterministic = true;
@@ -23,7 +43,7 @@ pub(crate) fn svg(dump: &Dump) -> Result<Vec<u8>, String> {
 
 /// `outermost;...;innermost;spawned at site count`, the folded-stack line
 /// of one group. `;` separates frames, so it may not appear inside one.
-fn folded(group: &super::dump::Group) -> String {
+fn folded(group: &Group) -> String {
     let mut frames: Vec<String> = group
         .call_chain
         .iter()

@@ -17,16 +17,28 @@
 //! | `GET /debug/tasks` | live tasks grouped by spawn site and call chain, with counts and states, largest first (Go's `goroutine?debug=1`) |
 //! | `GET /debug/tasks?debug=2` | every task: id, name, state, age, idle time, parent, spawn site, call chain |
 //! | `GET /debug/tasks?format=json` | the same as JSON ([schema](#json-schema-version-1)); with `debug=2` also every task |
-//! | `GET /debug/tasks/pprof` | a gzipped pprof profile for `go tool pprof`: one sample per stack and labels (`state`, `name`), value = tasks |
+//! | `GET /debug/tasks/pprof` | a gzipped pprof profile for `go tool pprof`: one sample per stack and labels (`state`, `name`), value = tasks; the largest `?limit=N` samples, the rest in one sample labelled `left_out` |
 //! | `GET /debug/tasks/growth?seconds=N` | two snapshots `N` seconds apart (default 10, at most 600): the groups that grew, largest growth first: the leak suspects |
-//! | `GET /debug/tasks/flamegraph.svg` | live tasks as a flame graph by call chain |
+//! | `GET /debug/tasks/flamegraph.svg` | live tasks as a flame graph by call chain; the largest `?limit=N` groups, the rest in one tower |
 //! | `GET /debug/runtime` | the runtime's metrics from tokio-metrics: gauges, and counters since the previous reading (`?format=json` too) |
 //!
 //! Lists are cut at `?limit=N` entries (default 10000, at most 100000) and
-//! say so (`showing 10000 of 1000000 tasks; ?limit=N for more`). An
+//! say so (`showing 10000 of 1000000 tasks; ?limit=N for more`); so are the
+//! pprof profile (its samples; its comment and a `left_out` sample say so)
+//! and the flame graph (its groups; its title says so). An
 //! unknown path is a 404; an unknown query parameter or a bad value is a
 //! 400 that names the parameter and the values it takes. Snapshots and
 //! rendering run on the blocking pool, never on a runtime worker.
+//!
+//! # Task names need the `tracing` feature
+//!
+//! A task's name (`tokio::task::Builder::name`) reaches leakcheck only
+//! through tokio's tracing instrumentation: the `name` field of `debug=2`
+//! and of the JSON, and the pprof `name` label, need leakcheck's `tracing`
+//! feature, with `leakcheck::layer()` on the tracing subscriber. That
+//! feature costs 1–2 µs per spawned task, so a production build without
+//! it, the usual one, shows no names: `name` is null and the profile has
+//! no `name` label. Everything else here comes from the task hooks alone.
 //!
 //! # JSON schema, version 1
 //!

@@ -3,6 +3,12 @@
 //! number of tasks; the stack is the call chain with the spawn site as the
 //! innermost frame; labels `state` and `name`.
 //!
+//! At most `limit` samples, the largest: with unique task names there is
+//! about one sample per task. The tasks of the samples left out are counted
+//! in one more sample (labelled `left_out`, its one frame saying how many
+//! samples it stands for), so totals stay right, and the profile's comment
+//! says so too (`go tool pprof -top` prints it in its header).
+//!
 //! Only the messages of pprof's `profile.proto` this needs, and only their
 //! fields this writes, with the proto's field numbers.
 
@@ -14,6 +20,7 @@ use rustc_hash::FxHashMap;
 
 use crate::census::Census;
 use crate::site::SpawnSite;
+use crate::text::count;
 
 #[derive(Clone, PartialEq, prost::Message)]
 struct Profile {
@@ -33,6 +40,8 @@ struct Profile {
     period_type: Option<ValueType>,
     #[prost(int64, tag = "12")]
     period: i64,
+    #[prost(int64, repeated, tag = "13")]
+    comment: Vec<i64>,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -89,8 +98,9 @@ struct Function {
     filename: i64,
 }
 
-/// The profile of `census` (counted by name too), gzipped.
-pub(crate) fn profile(census: &Census) -> Vec<u8> {
+/// The profile of `census` (counted by name too), gzipped: its `limit`
+/// largest samples, and one for the rest (see the module docs).
+pub(crate) fn profile(census: &Census, limit: usize) -> Vec<u8> {
     let mut builder = Builder::default();
     builder.profile.string_table.push(String::new());
     let tasks = builder.string("tasks");
@@ -107,10 +117,40 @@ pub(crate) fn profile(census: &Census) -> Vec<u8> {
     builder.profile.time_nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
-    for (key, n) in samples(census) {
-        builder.sample(&key, n);
+    let (kept, cut) = largest(samples(census), limit);
+    for (key, n) in &kept {
+        builder.sample(key, *n);
+    }
+    if let Some(cut) = cut {
+        builder.left_out(&cut, kept.len());
     }
     gzip(&prost::Message::encode_to_vec(&builder.profile))
+}
+
+/// What [`largest`] left out.
+#[derive(Debug, PartialEq, Eq)]
+struct Cut {
+    samples: usize,
+    tasks: usize,
+}
+
+/// The `limit` largest samples, ties in key order, and what is left out.
+fn largest(
+    samples: BTreeMap<SampleKey, usize>,
+    limit: usize,
+) -> (Vec<(SampleKey, usize)>, Option<Cut>) {
+    let mut samples: Vec<(SampleKey, usize)> = samples.into_iter().collect();
+    if samples.len() <= limit {
+        return (samples, None);
+    }
+    // stable: equal counts stay in key order
+    samples.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
+    let rest = samples.split_off(limit);
+    let cut = Cut {
+        samples: rest.len(),
+        tasks: rest.iter().map(|(_, n)| n).sum(),
+    };
+    (samples, Some(cut))
 }
 
 /// What makes two tasks the same sample.
@@ -208,6 +248,29 @@ impl Builder {
         });
     }
 
+    /// The one sample for the tasks of the samples left out, and the
+    /// comment that says so.
+    fn left_out(&mut self, cut: &Cut, kept: usize) {
+        let what = format!(
+            "{} in {} smaller samples left out (?limit=N for more)",
+            count(cut.tasks, "task"),
+            cut.samples
+        );
+        let comment = format!(
+            "leakcheck: showing the {kept} largest of {} samples; {what}",
+            kept + cut.samples
+        );
+        let comment = self.string(&comment);
+        self.profile.comment.push(comment);
+        let stack = vec![self.location(&what, "", 0)];
+        let label = vec![self.label("left_out", &cut.samples.to_string())];
+        self.profile.sample.push(Sample {
+            location_id: stack,
+            value: vec![i64::try_from(cut.tasks).unwrap_or(i64::MAX)],
+            label,
+        });
+    }
+
     fn label(&mut self, key: &str, value: &str) -> Label {
         Label {
             key: self.string(key),
@@ -242,7 +305,40 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
-    use super::split_frame;
+    use super::*;
+
+    fn key(name: &str) -> SampleKey {
+        SampleKey {
+            site: None,
+            chain: Vec::new(),
+            state: "idle",
+            name: Some(name.to_owned()),
+        }
+    }
+
+    #[test]
+    fn only_the_largest_samples_are_kept() {
+        let samples: BTreeMap<SampleKey, usize> =
+            [("a", 1), ("b", 5), ("c", 2), ("d", 5), ("e", 1)]
+                .into_iter()
+                .map(|(name, n)| (key(name), n))
+                .collect();
+        let (kept, cut) = largest(samples, 3);
+        let names: Vec<(&str, usize)> = kept
+            .iter()
+            .map(|(k, n)| (k.name.as_deref().unwrap(), *n))
+            .collect();
+        assert_eq!(names, [("b", 5), ("d", 5), ("c", 2)]);
+        assert_eq!(
+            cut,
+            Some(Cut {
+                samples: 2,
+                tasks: 2
+            })
+        );
+        let one: BTreeMap<SampleKey, usize> = [(key("a"), 1)].into_iter().collect();
+        assert_eq!(largest(one, 1).1, None, "nothing cut at the limit");
+    }
 
     #[test]
     fn frames_split_into_function_file_and_line() {

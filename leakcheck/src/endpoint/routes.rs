@@ -1,7 +1,9 @@
 //! The routes and their handlers: parse the query, then build the reply off
-//! the runtime's workers. Every view but `debug=2` is built from a
-//! [`Census`](crate::Census), not a snapshot: no `TaskInfo` per task.
+//! the runtime's workers. Every view is built from a
+//! [`Census`](crate::Census), not a snapshot: no `TaskInfo` per task, but
+//! for the `limit` tasks `debug=2` lists.
 
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -70,7 +72,10 @@ async fn tasks(State(shared): State<Shared>, RawQuery(q): RawQuery) -> Reply {
     off_worker(move || {
         let tracker = &shared.tracker;
         let dump = match p.every_task {
-            true => collect::with_tasks(&tracker.snapshot(), p.limit),
+            true => {
+                let tasks = tracker.first_tasks(p.limit);
+                collect::with_tasks(&tracker.census(), &tasks, p.limit)
+            }
             false => collect::grouped(&tracker.census(), p.limit),
         };
         match (p.format, p.every_task) {
@@ -83,11 +88,12 @@ async fn tasks(State(shared): State<Shared>, RawQuery(q): RawQuery) -> Reply {
 }
 
 async fn profile(State(shared): State<Shared>, RawQuery(q): RawQuery) -> Reply {
-    if let Err(reply) = params(q, &[]) {
-        return reply;
-    }
+    let p = match params(q, &[Param::Limit]) {
+        Ok(p) => p,
+        Err(reply) => return reply,
+    };
     off_worker(move || {
-        let body = pprof::profile(&shared.tracker.census_by_name());
+        let body = pprof::profile(&shared.tracker.census_by_name(), p.limit);
         Reply::with(StatusCode::OK, "application/octet-stream", body)
     })
     .await
@@ -98,11 +104,26 @@ async fn grown(State(shared): State<Shared>, RawQuery(q): RawQuery) -> Reply {
         Ok(p) => p,
         Err(reply) => return reply,
     };
-    // a blocking-pool thread waits, not a worker, and no timer driver is needed
+    let Some(_slot) = GrowthSlot::take() else {
+        let message = format!(
+            "{MAX_GROWTH} growth requests are already waiting out their window; \
+             try again when one ends"
+        );
+        return Reply::error(StatusCode::SERVICE_UNAVAILABLE, &message);
+    };
+    let tracker = shared.tracker.clone();
+    let census = move || collect::grouped(&tracker.census(), usize::MAX);
+    let before = census.clone();
+    let before = match tokio::task::spawn_blocking(before).await {
+        Ok(before) => before,
+        Err(e) => return Reply::error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    };
+    if let Err(e) = sleep_off_runtime(Duration::from_secs(p.seconds)).await {
+        let message = format!("leakcheck: no thread to wait out the window on: {e}");
+        return Reply::error(StatusCode::INTERNAL_SERVER_ERROR, &message);
+    }
     off_worker(move || {
-        let before = collect::grouped(&shared.tracker.census(), usize::MAX);
-        std::thread::sleep(Duration::from_secs(p.seconds));
-        let after = collect::grouped(&shared.tracker.census(), usize::MAX);
+        let after = census();
         let mut grown = growth::growth(&before, &after);
         let total = grown.grown.len();
         grown.grown.truncate(p.limit);
@@ -123,12 +144,49 @@ async fn grown(State(shared): State<Shared>, RawQuery(q): RawQuery) -> Reply {
     .await
 }
 
-async fn flame_graph(State(shared): State<Shared>, RawQuery(q): RawQuery) -> Reply {
-    if let Err(reply) = params(q, &[]) {
-        return reply;
+/// Growth requests allowed to wait at once (each holds a sleeping thread).
+const MAX_GROWTH: usize = 8;
+
+/// One of the [`MAX_GROWTH`] slots, given back when dropped.
+struct GrowthSlot;
+
+static GROWTH_WAITING: AtomicUsize = AtomicUsize::new(0);
+
+impl GrowthSlot {
+    fn take() -> Option<GrowthSlot> {
+        let taken = GROWTH_WAITING.fetch_add(1, Relaxed);
+        let slot = GrowthSlot; // gives it back if over the limit, too
+        (taken < MAX_GROWTH).then_some(slot)
     }
+}
+
+impl Drop for GrowthSlot {
+    fn drop(&mut self) {
+        GROWTH_WAITING.fetch_sub(1, Relaxed);
+    }
+}
+
+/// Sleeps on a thread of its own: neither a runtime worker nor a thread of
+/// the service's blocking pool waits out the window, and no timer driver is
+/// needed.
+async fn sleep_off_runtime(duration: Duration) -> std::io::Result<()> {
+    let (done, wait) = tokio::sync::oneshot::channel::<()>();
+    let sleeper = std::thread::Builder::new().name("leakcheck-growth".into());
+    sleeper.spawn(move || {
+        std::thread::sleep(duration);
+        let _ = done.send(());
+    })?;
+    let _ = wait.await;
+    Ok(())
+}
+
+async fn flame_graph(State(shared): State<Shared>, RawQuery(q): RawQuery) -> Reply {
+    let p = match params(q, &[Param::Limit]) {
+        Ok(p) => p,
+        Err(reply) => return reply,
+    };
     off_worker(move || {
-        let dump = collect::grouped(&shared.tracker.census(), usize::MAX);
+        let dump = collect::grouped(&shared.tracker.census(), p.limit);
         match flame::svg(&dump) {
             Ok(svg) => Reply::with(StatusCode::OK, "image/svg+xml", svg),
             Err(message) => Reply::error(StatusCode::INTERNAL_SERVER_ERROR, &message),
@@ -171,4 +229,21 @@ pub(crate) async fn not_found(OriginalUri(uri): OriginalUri) -> Reply {
             uri.path()
         ),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{GrowthSlot, MAX_GROWTH};
+
+    #[test]
+    fn growth_requests_wait_in_a_bounded_number() {
+        let slots: Vec<GrowthSlot> = (0..MAX_GROWTH).map_while(|_| GrowthSlot::take()).collect();
+        assert_eq!(slots.len(), MAX_GROWTH);
+        assert!(GrowthSlot::take().is_none(), "one more is refused");
+        drop(slots);
+        assert!(
+            GrowthSlot::take().is_some(),
+            "and taken again once they end"
+        );
+    }
 }

@@ -227,9 +227,7 @@ impl Drop for Server {
 /// Serves the endpoint's routes under `/debug` on a server of its own, for
 /// services with no HTTP stack: binds now (the error says why not), then
 /// serves from a thread with its own small runtime, so the endpoint's own
-/// tasks never show up among `tracker`'s. On Linux its threads run at a
-/// lower priority (nice 10): a reply for a million tasks takes CPU from the
-/// service's workers only when they leave it idle.
+/// tasks never show up among `tracker`'s.
 ///
 /// Listens on loopback unless the options opt in to more, with a token;
 /// see [`ServeOptions`].
@@ -263,10 +261,7 @@ pub fn serve(tracker: Tracker, options: ServeOptions) -> io::Result<Server> {
     let listener = StdListener::bind(options.addr)?;
     let local_addr = listener.local_addr()?;
     listener.set_nonblocking(true)?;
-    let own = Builder::new_current_thread()
-        .enable_all()
-        .on_thread_start(lower_priority) // its blocking pool, where replies are built
-        .build()?;
+    let own = Builder::new_current_thread().enable_all().build()?;
     let listener = {
         let _in_runtime = own.enter();
         TcpListener::from_std(listener)?
@@ -297,7 +292,6 @@ fn run(
     token: Option<Arc<str>>,
     mut stopped: oneshot::Receiver<()>,
 ) {
-    lower_priority();
     own.block_on(async {
         loop {
             let next = poll_fn(|cx| {
@@ -332,17 +326,4 @@ async fn connection(stream: tokio::net::TcpStream, app: Router, token: Option<Ar
     let _ = hyper::server::conn::http1::Builder::new()
         .serve_connection(TokioIo::new(stream), service)
         .await;
-}
-
-/// Lowers the calling thread's scheduling priority (nice 10, Linux), so
-/// that building a reply for a million tasks takes CPU from the service's
-/// own threads only when they leave it idle. Best effort: errors are
-/// ignored.
-fn lower_priority() {
-    #[cfg(target_os = "linux")]
-    // SAFETY: plain syscalls on the calling thread's own id.
-    unsafe {
-        let tid = libc::gettid();
-        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 10);
-    }
 }

@@ -216,6 +216,23 @@ pub(crate) fn live_tasks(state: &State, data: &Data, which: Which) -> Vec<TaskIn
     from_records(&view, &records, floor, |id| data.table.get(id))
 }
 
+/// The `limit` live tasks with the lowest ids, ordered by id: only their
+/// records are kept from the copy and only their [`TaskInfo`]s built, so
+/// the cost beyond one pass over the table follows `limit`, not the live
+/// tasks. Parents are looked up one by one.
+#[cfg_attr(not(feature = "endpoint"), allow(dead_code))]
+pub(crate) fn first_tasks(state: &State, data: &Data, limit: usize) -> Vec<TaskInfo> {
+    let records = data.table.lowest(limit);
+    let view = View {
+        baseline: state.baseline.load(SeqCst),
+        capture: data.capture,
+        now: data.clock.now(),
+        sites: Resolver::now(),
+    };
+    // floor u64::MAX: every parent is looked up in the table
+    from_records(&view, &records, u64::MAX, |id| data.table.get(id))
+}
+
 /// Adds to `records` (every live record above `floor`, sorted by id) the
 /// live ancestors at or below `floor` of each, looked up one by one; keeps
 /// them sorted.
