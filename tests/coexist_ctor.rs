@@ -36,11 +36,13 @@ fn set_up_logging() {
         .init();
 }
 
-#[tokio::test]
-async fn logs_and_leak_checks_both_work() {
-    tracing::info_span!("outer", who = "body").in_scope(|| tracing::info!("hello"));
+async fn logs_and_leak_checks(who: &str) {
+    tracing::info_span!("outer", who).in_scope(|| tracing::info!("hello"));
     let logs = String::from_utf8_lossy(&logs().lock().unwrap()).into_owned();
-    assert_contains(&logs, "outer{who=\"body\"}: coexist_ctor: hello");
+    assert_contains(
+        &logs,
+        &format!("outer{{who=\"{who}\"}}: coexist_ctor: hello"),
+    );
     let parked = tokio::spawn(pending::<()>()); // leak:ctor
     let report = leakcheck::find_leaks().await.unwrap_err().to_string();
     assert_headline(&report, 1);
@@ -48,4 +50,14 @@ async fn logs_and_leak_checks_both_work() {
     parked.abort();
     let _ = parked.await;
     leakcheck::verify_none().await;
+}
+
+#[tokio::test]
+async fn logs_and_leak_checks_both_work() {
+    logs_and_leak_checks("current_thread").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_and_leak_checks_both_work_multi_thread() {
+    logs_and_leak_checks("multi_thread").await;
 }

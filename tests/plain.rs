@@ -1,14 +1,19 @@
 //! Beyond the test's own runtime (the `process` feature): `verify_none()`
 //! and `find_leaks()` in a plain `#[tokio::test]`, tasks on a `LocalSet`,
 //! and tasks on a runtime kept in a static, each leaky and clean, on both
-//! flavors; and plain tests running in parallel see only their own tasks.
+//! flavors; plain tests running in parallel see only their own tasks; and
+//! a task spawned where leakcheck cannot see fails the check, saying so.
 //! The grace for this file is 100ms (tests/leakcheck.toml).
 #![cfg(all(tokio_unstable, target_os = "linux"))]
 
-use std::future::pending;
+use std::any::Any;
+use std::future::{pending, Future};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
 use std::sync::{Barrier, OnceLock};
+use std::task::{Context, Poll};
 
-use leakcheck_tests::{assert_contains, assert_headline, assert_lacks, Source};
+use leakcheck_tests::{assert_contains, assert_headline, assert_lacks, panic_message, Source};
 use tokio::runtime::Runtime;
 use tokio::task::{JoinHandle, LocalSet};
 
@@ -66,6 +71,49 @@ async fn plain_clean_multi_thread() {
     clean_plain_test().await;
 }
 
+/// A future's panic as its output (what futures' `catch_unwind` does).
+struct CatchUnwind<F>(Pin<Box<F>>);
+
+impl<F: Future> Future for CatchUnwind<F> {
+    type Output = Result<F::Output, Box<dyn Any + Send>>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match catch_unwind(AssertUnwindSafe(|| self.0.as_mut().poll(cx))) {
+            Ok(Poll::Ready(out)) => Poll::Ready(Ok(out)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(panic) => Poll::Ready(Err(panic)),
+        }
+    }
+}
+
+/// `verify_none()` itself fails the test on a leak: it panics with the
+/// report, which names the spawn site and the line of the check.
+async fn verify_none_panics(name: &str) {
+    let parked = start_parked();
+    let check = leakcheck::verify_none(); // check:verify_none
+    let panic = CatchUnwind(Box::pin(check)).await.unwrap_err();
+    let report = panic_message(panic);
+    assert_headline(&report, 1);
+    let at = format!(
+        "leaked by `plain::{name}`: alive at this check ({}",
+        SRC.site("// check:verify_none")
+    );
+    assert_contains(&report, &at);
+    assert_contains(&report, &SRC.spawned_at("// leak:plain"));
+    parked.abort();
+    let _ = parked.await;
+    leakcheck::verify_none().await;
+}
+
+#[tokio::test]
+async fn verify_none_panics_on_a_leak_current_thread() {
+    verify_none_panics("verify_none_panics_on_a_leak_current_thread").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_none_panics_on_a_leak_multi_thread() {
+    verify_none_panics("verify_none_panics_on_a_leak_multi_thread").await;
+}
+
 // ── LocalSet ────────────────────────────────────────────────────────────────
 
 async fn local_set(leak: bool) {
@@ -84,6 +132,9 @@ async fn local_set(leak: bool) {
                 let site = SRC.spawned_at("// leak:local");
                 assert_contains(&report, &format!("── 1 task {site}"));
                 assert_contains(&report, " on a LocalSet");
+                // its state (polled once, no waker left) and its parent
+                assert_contains(&report, ", 1 poll, never wakes], age ");
+                assert_contains(&report, "spawned by: the test body");
             }
             parked.abort();
             let _ = parked.await;
@@ -104,6 +155,11 @@ async fn local_set_leak_multi_thread() {
 
 #[tokio::test]
 async fn local_set_clean() {
+    local_set(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_set_clean_multi_thread() {
     local_set(false).await;
 }
 
@@ -160,6 +216,11 @@ async fn static_runtime_clean() {
     static_runtime(false).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn static_runtime_clean_multi_thread() {
+    static_runtime(false).await;
+}
+
 #[leakcheck::test]
 async fn static_runtime_under_the_attribute() {
     static_runtime(true).await;
@@ -167,61 +228,121 @@ async fn static_runtime_under_the_attribute() {
 
 // ── Plain tests in parallel see only their own tasks ───────────────────────
 
-/// The probes run at the same time (a child process runs them with four
-/// test threads), so each check runs while the others' tasks are alive.
-static TOGETHER: Barrier = Barrier::new(4);
+/// The probes: a child process runs all eight at once (eight test
+/// threads), two leaky and two clean on each flavor, each spawning at a
+/// site of its own.
+const PROBES: usize = 8;
 
-async fn probe(leak: bool, site: usize) {
+/// Every probe has spawned its task.
+static SPAWNED: Barrier = Barrier::new(PROBES);
+/// Every probe has checked: only then does any task end, so each check ran
+/// while every other probe's task was alive.
+static CHECKED: Barrier = Barrier::new(PROBES);
+
+/// Blocks this probe's thread until every probe reaches `barrier` (on a
+/// multi_thread runtime through `block_in_place`, so its worker runs on).
+fn wait_for_all(barrier: &Barrier, multi_thread: bool) {
+    match multi_thread {
+        true => drop(tokio::task::block_in_place(|| barrier.wait())),
+        false => drop(barrier.wait()),
+    }
+}
+
+async fn probe(site: usize, leak: bool, multi_thread: bool) {
     let parked = match site {
         0 => tokio::spawn(pending::<()>()), // leak:iso0
-        _ => tokio::spawn(pending::<()>()), // leak:iso1
+        1 => tokio::spawn(pending::<()>()), // leak:iso1
+        2 => tokio::spawn(pending::<()>()), // leak:iso2
+        3 => tokio::spawn(pending::<()>()), // leak:iso3
+        4 => tokio::spawn(pending::<()>()), // leak:iso4
+        5 => tokio::spawn(pending::<()>()), // leak:iso5
+        6 => tokio::spawn(pending::<()>()), // leak:iso6
+        _ => tokio::spawn(pending::<()>()), // leak:iso7
     };
-    tokio::task::block_in_place(|| TOGETHER.wait());
-    if leak {
-        let report = leakcheck::find_leaks().await.unwrap_err().to_string();
-        assert_headline(&report, 1);
-        let (mine, theirs) = (
-            format!("// leak:iso{site}"),
-            format!("// leak:iso{}", 1 - site),
-        );
-        assert_contains(&report, &SRC.spawned_at(&mine));
-        assert_lacks(&report, &SRC.spawned_at(&theirs));
-    }
-    parked.abort();
-    let _ = parked.await;
-    if !leak {
-        leakcheck::verify_none().await;
+    wait_for_all(&SPAWNED, multi_thread);
+    let parked = match leak {
+        true => {
+            let report = leakcheck::find_leaks().await.unwrap_err().to_string();
+            assert_headline(&report, 1);
+            for other in 0..PROBES {
+                let marker = format!("// leak:iso{other}");
+                match other == site {
+                    true => assert_contains(&report, &SRC.spawned_at(&marker)),
+                    false => assert_lacks(&report, &SRC.spawned_at(&marker)),
+                }
+            }
+            Some(parked)
+        }
+        false => {
+            // its own task gone, nothing of the others' shows
+            parked.abort();
+            let _ = parked.await;
+            leakcheck::verify_none().await;
+            None
+        }
+    };
+    wait_for_all(&CHECKED, multi_thread);
+    if let Some(parked) = parked {
+        parked.abort();
+        let _ = parked.await;
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+#[tokio::test]
 #[ignore = "run by parallel_plain_tests_are_isolated"]
 async fn iso_probe_leaky_0() {
-    probe(true, 0).await;
+    probe(0, true, false).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+#[tokio::test]
 #[ignore = "run by parallel_plain_tests_are_isolated"]
 async fn iso_probe_leaky_1() {
-    probe(true, 1).await;
+    probe(1, true, false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
 #[ignore = "run by parallel_plain_tests_are_isolated"]
-async fn iso_probe_clean_0() {
-    probe(false, 0).await;
+async fn iso_probe_leaky_2() {
+    probe(2, true, true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
 #[ignore = "run by parallel_plain_tests_are_isolated"]
-async fn iso_probe_clean_1() {
-    probe(false, 1).await;
+async fn iso_probe_leaky_3() {
+    probe(3, true, true).await;
 }
 
-#[test]
-fn parallel_plain_tests_are_isolated() {
+#[tokio::test]
+#[ignore = "run by parallel_plain_tests_are_isolated"]
+async fn iso_probe_clean_4() {
+    probe(4, false, false).await;
+}
+
+#[tokio::test]
+#[ignore = "run by parallel_plain_tests_are_isolated"]
+async fn iso_probe_clean_5() {
+    probe(5, false, false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+#[ignore = "run by parallel_plain_tests_are_isolated"]
+async fn iso_probe_clean_6() {
+    probe(6, false, true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+#[ignore = "run by parallel_plain_tests_are_isolated"]
+async fn iso_probe_clean_7() {
+    probe(7, false, true).await;
+}
+
+/// Runs this binary's ignored tests whose names start with `prefix` in a
+/// child process with `threads` test threads, and asserts all `count`
+/// passed.
+fn run_children(prefix: &str, threads: usize, count: usize) {
+    let threads = threads.to_string();
     let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["iso_probe_", "--ignored", "--test-threads", "4"])
+        .args([prefix, "--ignored", "--test-threads", &threads])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -230,26 +351,179 @@ fn parallel_plain_tests_are_isolated() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout.contains("test result: ok. 4 passed"), "{stdout}");
+    let passed = format!("test result: ok. {count} passed");
+    assert!(stdout.contains(&passed), "{stdout}");
+}
+
+#[test]
+fn parallel_plain_tests_are_isolated() {
+    run_children("iso_probe_", PROBES, PROBES);
 }
 
 // ── Where leakcheck cannot see, it says so ─────────────────────────────────
+//
+// A tracing subscriber of the test's own, without leakcheck's layer, set
+// as the thread's default hides the spawns made under it. The check fails
+// however the task went: on the test's own runtime tokio's count shows it;
+// on a LocalSet or another runtime nothing counts it, and leakcheck cannot
+// tell whether it still runs, so the check keeps failing after it ended.
+// The fixtures run one at a time in a child process: a spawn out of sight
+// counts against every test that set a subscriber of its own meanwhile.
+
+/// A subscriber without leakcheck's layer.
+fn without_leakcheck() -> impl tracing::Subscriber + Send + Sync {
+    tracing_subscriber::registry()
+}
+
+/// Asserts what a check that could not see a spawn says.
+#[track_caller]
+fn assert_out_of_sight(report: &str, scoped_at: &str) {
+    assert_headline(report, 1);
+    assert_contains(report, "── 1 task alive that leakcheck knows only by count");
+    assert_contains(report, "note: leakcheck did not see 1 task spawn");
+    assert_contains(report, &format!("(built at plain::{scoped_at}"));
+    assert_contains(report, "add `.with(leakcheck::layer())` to that subscriber");
+}
+
+/// On the test's own runtime.
+async fn out_of_sight_here() {
+    let scoped = without_leakcheck();
+    let hidden = tracing::subscriber::with_default(scoped, || tokio::spawn(pending::<()>())); // scoped:here
+    let report = leakcheck::find_leaks().await.unwrap_err().to_string();
+    let scoped_at = format!(
+        "out_of_sight_here::{{{{closure}}}} at {}",
+        SRC.site("// scoped:here")
+    );
+    assert_out_of_sight(&report, &scoped_at);
+    hidden.abort();
+    let _ = hidden.await;
+    // gone, but leakcheck cannot know that it was here
+    let report = leakcheck::find_leaks().await.unwrap_err().to_string();
+    assert_out_of_sight(&report, &scoped_at);
+}
+
+/// On a LocalSet.
+async fn out_of_sight_on_a_local_set() {
+    let local = LocalSet::new();
+    local
+        .run_until(async move {
+            let scoped = without_leakcheck();
+            let spawn = || tokio::task::spawn_local(pending::<()>());
+            let hidden = tracing::subscriber::with_default(scoped, spawn); // scoped:local
+            let report = leakcheck::find_leaks().await.unwrap_err().to_string();
+            let scoped_at = format!(
+                "out_of_sight_on_a_local_set::{{{{closure}}}}::{{{{closure}}}} at {}",
+                SRC.site("// scoped:local")
+            );
+            assert_out_of_sight(&report, &scoped_at);
+            hidden.abort();
+            let _ = hidden.await;
+            let report = leakcheck::find_leaks().await.unwrap_err().to_string();
+            assert_out_of_sight(&report, &scoped_at);
+        })
+        .await;
+}
+
+/// On a runtime kept in a static.
+async fn out_of_sight_on_a_static_runtime() {
+    let (scoped, shared) = (without_leakcheck(), shared_runtime());
+    let hidden = tracing::subscriber::with_default(scoped, || shared.spawn(pending::<()>())); // scoped:static
+    let report = leakcheck::find_leaks().await.unwrap_err().to_string();
+    let scoped_at = format!(
+        "out_of_sight_on_a_static_runtime::{{{{closure}}}} at {}",
+        SRC.site("// scoped:static")
+    );
+    assert_out_of_sight(&report, &scoped_at);
+    hidden.abort();
+    let _ = hidden.await;
+    let report = leakcheck::find_leaks().await.unwrap_err().to_string();
+    assert_out_of_sight(&report, &scoped_at);
+}
 
 #[tokio::test]
-async fn a_task_spawned_out_of_sight_still_fails_the_check() {
-    // a scoped subscriber without leakcheck's layer hides this spawn
-    let hidden = tracing::subscriber::with_default(tracing_subscriber::registry(), || {
-        tokio::spawn(pending::<()>())
-    });
-    let report = leakcheck::find_leaks().await.unwrap_err().to_string();
+#[ignore = "run by a_task_spawned_out_of_sight_still_fails_the_check"]
+async fn out_of_sight_here_current_thread() {
+    out_of_sight_here().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "run by a_task_spawned_out_of_sight_still_fails_the_check"]
+async fn out_of_sight_here_multi_thread() {
+    out_of_sight_here().await;
+}
+
+#[tokio::test]
+#[ignore = "run by a_task_spawned_out_of_sight_still_fails_the_check"]
+async fn out_of_sight_on_a_local_set_current_thread() {
+    out_of_sight_on_a_local_set().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "run by a_task_spawned_out_of_sight_still_fails_the_check"]
+async fn out_of_sight_on_a_local_set_multi_thread() {
+    out_of_sight_on_a_local_set().await;
+}
+
+#[tokio::test]
+#[ignore = "run by a_task_spawned_out_of_sight_still_fails_the_check"]
+async fn out_of_sight_on_a_static_runtime_current_thread() {
+    out_of_sight_on_a_static_runtime().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "run by a_task_spawned_out_of_sight_still_fails_the_check"]
+async fn out_of_sight_on_a_static_runtime_multi_thread() {
+    out_of_sight_on_a_static_runtime().await;
+}
+
+#[test]
+fn a_task_spawned_out_of_sight_still_fails_the_check() {
+    run_children("out_of_sight_", 1, 6);
+}
+
+// ── Another test's task not polled yet hides nothing ───────────────────────
+//
+// The probes run at the same time in a child process. One keeps a task of
+// its own unpolled (its only thread blocked) while the other checks a task
+// it spawned out of sight on its own runtime, under a subscriber built by
+// the first (so only tokio's count of its runtime's tasks shows it).
+
+static UNPOLLED: Barrier = Barrier::new(2);
+static COUNTED: Barrier = Barrier::new(2);
+static BUILT_ELSEWHERE: OnceLock<tracing::Dispatch> = OnceLock::new();
+
+#[tokio::test]
+#[ignore = "run by another_tests_unpolled_task_hides_nothing"]
+async fn unpolled_probe_blocked() {
+    BUILT_ELSEWHERE.get_or_init(|| tracing::Dispatch::new(without_leakcheck()));
+    let parked = tokio::spawn(pending::<()>());
+    // this runtime's only thread blocks: the task stays unpolled
+    UNPOLLED.wait();
+    COUNTED.wait();
+    parked.abort();
+    let _ = parked.await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+#[ignore = "run by another_tests_unpolled_task_hides_nothing"]
+async fn unpolled_probe_counting() {
+    tokio::task::block_in_place(|| UNPOLLED.wait());
+    let scoped = BUILT_ELSEWHERE.get().unwrap();
+    let hidden = tracing::dispatcher::with_default(scoped, || tokio::spawn(pending::<()>()));
+    let found = leakcheck::find_leaks().await;
+    tokio::task::block_in_place(|| COUNTED.wait());
+    let report = found.unwrap_err().to_string();
     assert_headline(&report, 1);
     assert_contains(
         &report,
         "── 1 task alive that leakcheck knows only by count",
     );
-    assert_contains(&report, "note: leakcheck did not see those tasks spawn");
-    assert_contains(&report, "add `.with(leakcheck::layer())` to it");
     hidden.abort();
     let _ = hidden.await;
     leakcheck::verify_none().await;
+}
+
+#[test]
+fn another_tests_unpolled_task_hides_nothing() {
+    run_children("unpolled_probe_", 2, 2);
 }

@@ -1,9 +1,10 @@
 //! `verify_test_main!()`: a binary whose tests leave a thread running and a
 //! task alive on a runtime kept in a static exits non-zero and names both;
-//! its clean twin exits 0. The fixtures run in a child process of this
-//! very binary (they are `#[ignore]`d here), so this binary's own run stays
-//! clean: it passes its own check at exit. The grace at exit for this file
-//! is 200ms (tests/leakcheck.toml).
+//! its clean twin exits 0; a thread is charged to the test whose task
+//! started it, even on a runtime thread another test started. The fixtures
+//! run in a child process of this very binary (they are `#[ignore]`d
+//! here), so this binary's own run stays clean: it passes its own check at
+//! exit. The grace at exit for this file is 200ms (tests/leakcheck.toml).
 #![cfg(all(tokio_unstable, target_os = "linux"))]
 
 leakcheck::verify_test_main!();
@@ -14,7 +15,7 @@ use std::sync::mpsc;
 use std::sync::OnceLock;
 
 use leakcheck_tests::{assert_contains, assert_lacks, Source};
-use tokio::runtime::Runtime;
+use tokio::runtime::{Handle, Runtime};
 
 const SRC: Source = Source::new(file!(), include_str!("test_main.rs"));
 
@@ -48,6 +49,14 @@ fn start_worker(stop: Option<mpsc::Receiver<()>>) -> std::thread::JoinHandle<()>
 fn fixture_leaks() {
     start_worker(None);
     shared_runtime().spawn(pending::<()>()); // leak:static-task
+                                             // a thread started from tokio's blocking pool is still the test's
+    let from_blocking = shared_runtime().spawn_blocking(|| {
+        let thread = std::thread::Builder::new().name("from-blocking".into());
+        thread.spawn(|| loop {
+            std::thread::park();
+        })
+    });
+    shared_runtime().block_on(from_blocking).unwrap().unwrap();
 }
 
 #[test]
@@ -69,6 +78,100 @@ fn run_fixture(name: &str) -> Output {
         .unwrap()
 }
 
+// ── Threads started from another test's runtime thread ────────────────────
+
+/// A multi_thread runtime whose worker the first test to use it starts.
+fn workers_of_a() -> &'static Runtime {
+    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("workers-of-a")
+            .build()
+            .unwrap()
+    })
+}
+
+/// A current_thread runtime driven by a thread the first test to use it
+/// starts.
+fn driver_of_a() -> &'static Handle {
+    static HANDLE: OnceLock<Handle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let (handle_tx, handle_rx) = mpsc::channel();
+        let driver = std::thread::Builder::new().name("driver-of-a".into());
+        driver
+            .spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .build()
+                    .unwrap();
+                handle_tx.send(rt.handle().clone()).unwrap();
+                rt.block_on(pending::<()>());
+            })
+            .unwrap();
+        handle_rx.recv().unwrap()
+    })
+}
+
+/// Starts a thread named `name` that runs forever, from a task on
+/// `handle`'s runtime, and waits until it started.
+fn start_from_a_task(handle: &Handle, name: &'static str) {
+    let (started_tx, started_rx) = mpsc::channel();
+    handle.spawn(async move {
+        let thread = std::thread::Builder::new().name(name.into());
+        thread
+            .spawn(|| loop {
+                std::thread::park();
+            })
+            .unwrap();
+        started_tx.send(()).unwrap();
+    });
+    started_rx.recv().unwrap();
+}
+
+#[test]
+#[ignore = "run by a_thread_belongs_to_the_test_whose_task_started_it"]
+fn fixture_owner_a_starts_the_runtimes() {
+    workers_of_a();
+    driver_of_a();
+}
+
+#[test]
+#[ignore = "run by a_thread_belongs_to_the_test_whose_task_started_it"]
+fn fixture_owner_b_starts_threads_from_their_tasks() {
+    start_from_a_task(workers_of_a().handle(), "b-from-worker");
+    start_from_a_task(driver_of_a(), "b-from-driver");
+}
+
+#[test]
+fn a_thread_belongs_to_the_test_whose_task_started_it() {
+    // one at a time, in name order: A first makes the runtimes' threads
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["fixture_owner_", "--ignored", "--test-threads", "1"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stdout.contains("test result: ok. 2 passed"), "{stdout}");
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    let b = ", started by test `fixture_owner_b_starts_threads_from_their_tasks`";
+    // on a multi_thread runtime's worker and on a current_thread runtime's
+    // driving thread, both started by test A
+    for name in ["b-from-worker", "b-from-driver"] {
+        let line = stderr
+            .lines()
+            .find(|l| l.starts_with(&format!("── thread \"{name}\"")))
+            .unwrap_or_else(|| panic!("no thread {name:?} in:\n{stderr}"));
+        assert!(line.ends_with(b), "{stderr}");
+    }
+    // A's own leftover: the thread driving its runtime
+    let a = ", started by test `fixture_owner_a_starts_the_runtimes`";
+    let driver = stderr
+        .lines()
+        .find(|l| l.starts_with("── thread \"driver-of-a\""));
+    assert!(driver.is_some_and(|l| l.ends_with(a)), "{stderr}");
+    assert_lacks(&stderr, "── thread \"workers-of-a\"");
+}
+
 #[test]
 fn a_binary_with_leftovers_fails_naming_them() {
     let out = run_fixture("fixture_leaks");
@@ -78,9 +181,10 @@ fn a_binary_with_leftovers_fails_naming_them() {
     assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
     assert_contains(
         &stderr,
-        "leakcheck: `test_main` leaves 1 thread and 1 task running",
+        "leakcheck: `test_main` leaves 2 threads and 1 task running",
     );
     assert_contains(&stderr, "── thread \"leaky-worker\" (tid ");
+    assert_contains(&stderr, "── thread \"from-blocking\" (tid ");
     assert_contains(&stderr, ", started by test `fixture_leaks`");
     let started = format!(
         "started at test_main::start_worker at {}",

@@ -52,6 +52,16 @@ pub(crate) fn of_thread() -> Option<Arc<Owner>> {
         .ok()
 }
 
+/// The owner of the current thread if it has one already; never makes one
+/// (safe before `main`, where std may not have set the thread up).
+#[cfg_attr(not(feature = "process"), allow(dead_code))]
+pub(crate) fn peek() -> Option<Arc<Owner>> {
+    OWNER
+        .try_with(|slot| slot.try_borrow().ok().and_then(|o| o.clone()))
+        .ok()
+        .flatten()
+}
+
 /// Gives the current thread a fresh owner named `name` until the scope
 /// drops: a `#[leakcheck::test]` run is a test of its own, whatever thread
 /// it runs on.

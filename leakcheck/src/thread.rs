@@ -17,6 +17,9 @@ pub struct ThreadInfo {
     /// The test whose code started it, if a test's did.
     pub test: Option<String>,
     pub(crate) chain: u32,
+    /// The chain from the DWARF unwinder, when the frame-pointer walk found
+    /// nothing (`chain` is 0): return addresses, innermost first.
+    pub(crate) unwound: Option<std::sync::Arc<[usize]>>,
 }
 
 impl ThreadInfo {
@@ -28,19 +31,72 @@ impl ThreadInfo {
     /// assert!(leakcheck::ThreadInfo::default().call_chain().is_empty());
     /// ```
     pub fn call_chain(&self) -> Vec<String> {
-        crate::chain::resolve(self.chain)
-            .iter()
-            .filter(|f| !f.is_internal())
+        crate::frame::user_frames(&self.frames())
+            .filter(|f| !is_unwinder(&f.function))
             .map(ToString::to_string)
             .collect()
     }
 
+    /// Every frame of the chain that started the thread, innermost first:
+    /// from the frame-pointer walk, or else from the DWARF unwinder.
+    pub(crate) fn frames(&self) -> std::sync::Arc<[crate::frame::Frame]> {
+        match (&self.unwound, self.chain) {
+            (Some(ips), 0) => ips.iter().flat_map(|&ip| resolve_ip(ip)).collect(),
+            _ => crate::chain::resolve(self.chain),
+        }
+    }
+
+    /// Whether any call chain is known for the thread (none: leakcheck
+    /// cannot tell whether it is a runtime's own).
+    #[cfg_attr(not(feature = "process"), allow(dead_code))]
+    pub(crate) fn chain_known(&self) -> bool {
+        !self.frames().is_empty()
+    }
+
     /// Whether tokio's blocking pool started it: a runtime's own worker or
-    /// blocking thread, which belongs to its runtime.
+    /// blocking thread, which belongs to its runtime. Decided by the
+    /// innermost frame that is not std's, leakcheck's or the unwinder's, so
+    /// that a thread a `spawn_blocking` closure starts (tokio's frames
+    /// further out) is not.
     #[cfg_attr(not(feature = "process"), allow(dead_code))]
     pub(crate) fn is_runtime_thread(&self) -> bool {
-        crate::chain::resolve(self.chain)
+        const STARTERS: [&str; 7] = [
+            "std::",
+            "core::",
+            "alloc::",
+            "leakcheck::",
+            "<std::",
+            "<core::",
+            "<alloc::",
+        ];
+        self.frames()
             .iter()
-            .any(|f| f.function.contains("tokio::runtime::blocking::pool"))
+            .map(|f| f.function.as_str())
+            // C frames (the interposed `pthread_create`) have no path
+            .find(|f| {
+                f.contains("::") && !STARTERS.iter().any(|s| f.starts_with(s)) && !is_unwinder(f)
+            })
+            .is_some_and(|f| f.starts_with("tokio::runtime::blocking::pool::"))
     }
+}
+
+/// The `backtrace` crate's own frames, innermost in a DWARF-unwound chain.
+fn is_unwinder(function: &str) -> bool {
+    function.starts_with("backtrace::") || function.starts_with("<backtrace::")
+}
+
+/// The frames (inlined ones included) at return address `ip`.
+fn resolve_ip(ip: usize) -> Vec<crate::frame::Frame> {
+    let mut frames = Vec::new();
+    // `resolve` looks up `ip - 1`, which is right for return addresses.
+    backtrace::resolve(ip as *mut std::ffi::c_void, |symbol| {
+        let function = symbol.name().map(|n| format!("{n:#}")).unwrap_or_default();
+        frames.push(crate::frame::Frame::new(
+            &function,
+            symbol.filename(),
+            symbol.lineno(),
+            symbol.colno(),
+        ));
+    });
+    frames
 }

@@ -69,20 +69,35 @@ thread_local! {
     static MUTED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-/// Runs `f` with this thread's leakcheck layers muted.
+/// Runs `f` with this thread's leakcheck layers muted. The previous state
+/// comes back when `f` returns or unwinds (a panicking user subscriber
+/// must not leave the layers muted for the rest of the thread's life).
 #[cfg_attr(not(feature = "process"), allow(dead_code))]
 pub(crate) fn muted<R>(f: impl FnOnce() -> R) -> R {
-    let before = MUTED.with(|m| m.replace(true));
-    let out = f();
-    MUTED.with(|m| m.set(before));
-    out
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let _ = MUTED.try_with(|m| m.set(self.0));
+        }
+    }
+    let _restore = Restore(MUTED.with(|m| m.replace(true)));
+    f()
 }
 
 fn is_muted() -> bool {
     MUTED.try_with(std::cell::Cell::get).unwrap_or(false)
 }
 
-/// The layer itself; see [`layer`].
+/// The layer itself, as [`layer`] returns it (with its filter): the type
+/// to name when a subscriber's type is spelled out.
+///
+/// ```
+/// use tracing_subscriber::{layer::SubscriberExt, Registry};
+/// let subscriber: tracing_subscriber::layer::Layered<_, Registry> =
+///     tracing_subscriber::registry().with(leakcheck::layer());
+/// # let _ = subscriber;
+/// let _plain = leakcheck::TaskLayer::default();
+/// ```
 #[derive(Debug, Default)]
 pub struct TaskLayer {
     _private: (),
@@ -132,20 +147,38 @@ where
     TaskLayer::default().with_filter(filter_fn(|meta| interesting(meta) && !is_muted()))
 }
 
-/// Installs `registry().with(layer())` as the global subscriber, unless one
-/// is already set (then the user's subscriber needs [`layer`] added).
-/// Not with the `process` feature, whose tee feeds the layer on every thread.
+/// The tracing default for the threads of a `#[leakcheck::test]` (with
+/// `tracing`, without `process`): `registry().with(layer())`, made once, if
+/// this thread has no subscriber at all (neither its own nor a global one;
+/// the user's needs [`layer`] added). A thread-local default, never the
+/// global one: a suite that calls `tracing_subscriber::fmt::init()` after
+/// the first test must not panic.
 #[cfg_attr(any(not(tokio_unstable), feature = "process"), allow(dead_code))]
-pub(crate) fn install_default() {
-    static ONCE: OnceLock<()> = OnceLock::new();
-    ONCE.get_or_init(|| {
-        use tracing_subscriber::layer::SubscriberExt;
-        if !tracing::dispatcher::has_been_set() {
-            let _ = tracing::subscriber::set_global_default(
-                tracing_subscriber::registry().with(layer()),
-            );
-        }
-    });
+pub(crate) fn test_default() -> Option<&'static tracing::Dispatch> {
+    nobody_here().then(|| {
+        TEST_DEFAULT.get_or_init(|| {
+            use tracing_subscriber::layer::SubscriberExt;
+            tracing::Dispatch::new(tracing_subscriber::registry().with(layer()))
+        })
+    })
+}
+
+static TEST_DEFAULT: OnceLock<tracing::Dispatch> = OnceLock::new();
+
+/// Whether no subscriber at all sees this thread's spans.
+fn nobody_here() -> bool {
+    tracing::dispatcher::get_default(|d| d.is::<tracing_core::subscriber::NoSubscriber>())
+}
+
+/// Makes [`test_default`] this thread's default for the rest of its life,
+/// if a test made one and the thread has no subscriber (a runtime thread
+/// of a test; never in a binary without `#[leakcheck::test]`s).
+#[cfg_attr(any(not(tokio_unstable), feature = "process"), allow(dead_code))]
+pub(crate) fn enter_test_default() {
+    if let Some(dispatch) = TEST_DEFAULT.get().filter(|_| nobody_here()) {
+        // tracing's thread-local state drops it when the thread ends
+        std::mem::forget(tracing::dispatcher::set_default(dispatch));
+    }
 }
 
 impl<S> Layer<S> for TaskLayer

@@ -11,17 +11,33 @@
 //!
 //! tracing has no getter for the global default, but a thread without a
 //! thread-local default sees it: the tee asks one started with libc's own
-//! `pthread_create`. It asks when a new dispatcher was just made (tracing
-//! then calls every dispatcher's `max_level_hint`, and `set_global_default`
-//! follows at once): on the next callback of the thread that made it, and
-//! on every callback anywhere for the next [`WINDOW`].
+//! `pthread_create` (a probe, about 20µs). While no global is known it
+//! asks
+//!
+//! - when a new dispatcher was just made (tracing then calls every
+//!   dispatcher's `max_level_hint`, and `set_global_default` usually
+//!   follows at once): on the next callback of the thread that made it,
+//!   on every callback anywhere for the next [`WINDOW`], and on the first
+//!   callback after that;
+//! - and from any callback at most every [`EVERY`], so that a global set
+//!   later (on a helper thread that logs nothing afterwards, in a
+//!   constructor after other tracing activity) is found all the same.
+//!
+//! Until it is found, a callback costs one read of the coarse clock (a few
+//! nanoseconds).
+//!
+//! The tee's spans are closed through the thread's default dispatcher
+//! (tracing-subscriber's registry closes a span's parent that way, and
+//! before 0.3.21 also a span it exits): when a user's scoped subscriber is
+//! the default, the tee makes itself the default around those calls, so
+//! that its span ids never reach the user's registry.
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, Ordering::*};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
+use tracing_core::field::{Field, Visit};
 use tracing_core::span::{Attributes, Current, Id, Record};
 use tracing_core::subscriber::{Interest, NoSubscriber};
 use tracing_core::{Dispatch, Event, LevelFilter, Metadata, Subscriber};
@@ -31,8 +47,11 @@ use tracing_subscriber::registry::{LookupSpan, Registry, SpanData};
 use crate::layer::muted;
 
 /// How long after a new dispatcher is made every callback looks for a new
-/// global default. A probe takes about 20µs; they are serialized.
-const WINDOW: Duration = Duration::from_millis(2);
+/// global default. Looks are serialized.
+const WINDOW: coarsetime::Duration = coarsetime::Duration::from_millis(4);
+
+/// How often, at most, a callback looks for a global default otherwise.
+const EVERY: coarsetime::Duration = coarsetime::Duration::from_millis(20);
 
 type Reg = Layered<Box<dyn Layer<Registry> + Send + Sync>, Registry>;
 
@@ -40,22 +59,45 @@ type Reg = Layered<Box<dyn Layer<Registry> + Send + Sync>, Registry>;
 pub(crate) struct Tee {
     reg: Reg,
     inner: OnceLock<Dispatch>,
-    /// Until when callbacks look for a new global (a dispatcher was made).
-    window: Mutex<Option<Instant>>,
-    /// Looked once, for a global set before the tee existed.
-    looked_once: AtomicBool,
+    /// Until when every callback looks for a new global (a dispatcher was
+    /// made), in coarse clock ticks; 0 for no window.
+    window_until: AtomicU64,
+    /// When the next look of the slow cadence is due, in coarse clock
+    /// ticks (0: at once, for a global set before the tee existed).
+    next_look: AtomicU64,
+    /// Serializes looks.
+    looking: Mutex<()>,
 }
 
-fn tee() -> &'static Dispatch {
+/// The coarse monotonic clock, in coarsetime's ticks (a few ns to read).
+fn ticks() -> u64 {
+    coarsetime::Instant::now_without_cache_update().as_ticks()
+}
+
+/// Set once the tee exists: a dispatcher built before is the tee itself.
+static READY: AtomicBool = AtomicBool::new(false);
+
+/// Dispatchers built other than the tee: beyond the user's global one, a
+/// scoped default of the user's may stand between the tee and its spans.
+static FOREIGN: AtomicUsize = AtomicUsize::new(0);
+
+pub(super) fn tee() -> &'static Dispatch {
     static TEE: OnceLock<Dispatch> = OnceLock::new();
     TEE.get_or_init(|| {
         let layer: Box<dyn Layer<Registry> + Send + Sync> = Box::new(crate::layer::layer());
-        Dispatch::new(Tee {
+        // a default set before the tee's (a constructor of the user's)
+        if tracing::dispatcher::has_been_set() {
+            FOREIGN.fetch_add(1, Relaxed);
+        }
+        let tee = Dispatch::new(Tee {
             reg: Registry::default().with(layer),
             inner: OnceLock::new(),
-            window: Mutex::new(None),
-            looked_once: AtomicBool::new(false),
-        })
+            window_until: AtomicU64::new(0),
+            next_look: AtomicU64::new(0),
+            looking: Mutex::new(()),
+        });
+        READY.store(true, SeqCst);
+        tee
     })
 }
 
@@ -79,6 +121,42 @@ thread_local! {
     static REBUILDING: Cell<bool> = const { Cell::new(false) };
 }
 
+/// Marks this thread as refreshing callsite interests until dropped.
+struct Rebuilding;
+
+impl Rebuilding {
+    fn start() -> Rebuilding {
+        let _ = REBUILDING.try_with(|r| r.set(true));
+        Rebuilding
+    }
+}
+
+impl Drop for Rebuilding {
+    fn drop(&mut self) {
+        let _ = REBUILDING.try_with(|r| r.set(false));
+    }
+}
+
+/// Whether a span is a task's `runtime.spawn` span (one the layer keeps a
+/// task for).
+fn is_task_span(meta: &Metadata<'_>) -> bool {
+    meta.name() == "runtime.spawn"
+        && matches!(meta.target(), "tokio::task" | "tokio::task::blocking")
+}
+
+/// The `task.id` field of a `runtime.spawn` span.
+#[derive(Default)]
+struct TaskIdField(Option<u64>);
+
+impl Visit for TaskIdField {
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        if field.name() == "task.id" {
+            self.0 = Some(value);
+        }
+    }
+    fn record_debug(&mut self, _: &Field, _: &dyn std::fmt::Debug) {}
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Closing {
     No,
@@ -86,47 +164,104 @@ enum Closing {
     Ours,
 }
 
-fn closing(mode: Closing, f: impl FnOnce() -> bool) -> bool {
-    let before = CLOSING.with(|c| c.replace(mode));
-    let closed = f();
-    CLOSING.with(|c| c.set(before));
-    closed
+/// Runs `f` with closes routed as `mode` says; the previous mode comes
+/// back when `f` returns or unwinds (a user's subscriber may panic).
+fn closing<R>(mode: Closing, f: impl FnOnce() -> R) -> R {
+    struct Restore(Closing);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let _ = CLOSING.try_with(|c| c.set(self.0));
+        }
+    }
+    let Ok(before) = CLOSING.try_with(|c| c.replace(mode)) else {
+        return f(); // the thread is exiting
+    };
+    let _restore = Restore(before);
+    f()
 }
 
 impl Tee {
     /// The user's global subscriber, once known.
     #[inline]
     fn inner(&self) -> Option<&Dispatch> {
-        if let Some(inner) = self.inner.get() {
-            return Some(inner);
+        match self.inner.get() {
+            Some(inner) => Some(inner),
+            None => self.maybe_look(),
         }
-        let made_here = MADE_HERE.with(|m| m.replace(false));
-        let first = !self.looked_once.swap(true, Relaxed);
-        let in_window = self
-            .window
-            .lock()
-            .is_some_and(|until| Instant::now() <= until);
-        (made_here || first || in_window).then(|| self.look())?
+    }
+
+    /// Runs `f` with the tee as this thread's default dispatcher, so that
+    /// what a registry closes through the default comes back to the tee.
+    #[inline]
+    fn as_default<R>(&self, f: impl FnOnce() -> R) -> R {
+        let foreign = FOREIGN.load(Relaxed);
+        if foreign == 0 || (foreign == 1 && self.inner.get().is_some()) {
+            return f(); // no dispatcher but the tee and the global: the tee is the default
+        }
+        if tracing::dispatcher::get_default(|d| d.is::<Tee>()) {
+            return f();
+        }
+        tracing::dispatcher::with_default(tee(), f)
+    }
+
+    /// Looks for a global default if one may have been set since the last
+    /// look (see the module docs).
+    fn maybe_look(&self) -> Option<&Dispatch> {
+        let made_here = MADE_HERE.try_with(|m| m.replace(false)).unwrap_or(false);
+        let now = ticks();
+        if made_here || now <= self.window_until.load(Relaxed) {
+            return self.look(None);
+        }
+        if now >= self.next_look.load(Relaxed) {
+            return self.look(Some(now));
+        }
+        // a look under way (another callback's) counts for this one too
+        if self.looking.is_locked() {
+            drop(self.looking.lock());
+        }
+        self.inner.get()
     }
 
     /// Looks for the global default from a thread that has none of its own.
+    /// `due`: a look of the slow cadence, due at that time, which a look
+    /// made since by another callback replaces.
     #[cold]
-    fn look(&self) -> Option<&Dispatch> {
-        let mut window = self.window.lock();
-        if self.inner.get().is_none() {
-            if let Some(found) = global() {
-                let _ = self.inner.set(found);
-                *window = None;
-                drop(window);
-                // interests so far were "maybe": refine them now that the
-                // inner is known (two dispatchers exist, so tracing asks
-                // each one instead of calling back into the default)
-                REBUILDING.with(|r| r.set(true));
-                tracing_core::callsite::rebuild_interest_cache();
-                REBUILDING.with(|r| r.set(false));
-            }
+    fn look(&self, due: Option<u64>) -> Option<&Dispatch> {
+        let looking = self.looking.lock();
+        if self.inner.get().is_some() {
+            return self.inner.get();
+        }
+        let now = ticks();
+        if due.is_some_and(|due| due < self.next_look.load(Relaxed)) {
+            return None; // another callback just looked
+        }
+        self.next_look.store(now + EVERY.as_ticks(), Relaxed);
+        if let Some(found) = global() {
+            let _ = self.inner.set(found);
+            self.window_until.store(0, Relaxed);
+            drop(looking);
+            // interests so far were "maybe": refine them now that the
+            // inner is known (two dispatchers exist, so tracing asks each
+            // one instead of calling back into the default)
+            let _rebuilding = Rebuilding::start();
+            tracing_core::callsite::rebuild_interest_cache();
         }
         self.inner.get()
+    }
+
+    /// Closes `id` in the tee's own registry, counting the task spans it
+    /// closes while [`super::hidden`] needs them counted.
+    fn close_ours(&self, id: Id) -> bool {
+        let task = super::hidden::counting_closes()
+            && self
+                .reg
+                .span_data(&id)
+                .is_some_and(|d| is_task_span(d.metadata()));
+        let closed = self.reg.try_close(id);
+        if closed && task {
+            super::hidden::tee_closed_task();
+        }
+        closed
     }
 
     fn inner_id(&self, id: &Id) -> Option<Id> {
@@ -180,7 +315,7 @@ fn global() -> Option<Dispatch> {
         std::ptr::null_mut()
     }
     let mut found: Option<Dispatch> = None;
-    super::threads::run_raw(ask, std::ptr::from_mut(&mut found).cast());
+    super::raw::run_raw(ask, std::ptr::from_mut(&mut found).cast());
     found
 }
 
@@ -197,11 +332,20 @@ impl Subscriber for Tee {
     }
 
     fn max_level_hint(&self) -> Option<LevelFilter> {
-        // tracing asks every dispatcher this whenever a new one is made,
-        // which `set_global_default` follows: look for a global for a while
-        if self.inner.get().is_none() && !REBUILDING.with(Cell::get) {
-            MADE_HERE.with(|m| m.set(true));
-            *self.window.lock() = Some(Instant::now() + WINDOW);
+        // tracing asks every dispatcher this whenever a new one is made
+        // (a scoped one of the user's, or one `set_global_default` follows)
+        if READY.load(Relaxed) && !REBUILDING.try_with(Cell::get).unwrap_or(true) {
+            FOREIGN.fetch_add(1, Relaxed);
+            super::hidden::dispatcher_built(super::current_owner(false));
+            if self.inner.get().is_none() {
+                // look for a global for a while, and once more at the first
+                // callback after that (a constructor's `init()` may come
+                // before any other thread's tracing activity)
+                let _ = MADE_HERE.try_with(|m| m.set(true));
+                let until = ticks() + WINDOW.as_ticks();
+                self.window_until.store(until, Relaxed);
+                self.next_look.fetch_min(until, Relaxed);
+            }
         }
         Some(LevelFilter::TRACE) // never hide tokio's TRACE task spans
     }
@@ -212,6 +356,13 @@ impl Subscriber for Tee {
 
     fn new_span(&self, attrs: &Attributes<'_>) -> Id {
         let id = self.reg.new_span(attrs);
+        if is_task_span(attrs.metadata()) {
+            let mut task = TaskIdField::default();
+            attrs.record(&mut task);
+            if let Some(task) = task.0 {
+                super::hidden::seen_spawn(task);
+            }
+        }
         if let Some(inner) = self.inner() {
             self.forward_new_span(inner, attrs, &id);
         }
@@ -257,14 +408,18 @@ impl Subscriber for Tee {
     }
 
     fn exit(&self, id: &Id) {
-        self.reg.exit(id);
-        if let (Some(inner), Some(iid)) = (self.inner.get(), self.inner_id(id)) {
-            muted(|| inner.exit(&iid));
-        }
+        // before 0.3.21 tracing-subscriber's registry closes an exited span
+        // through the default dispatcher: route that close back
+        self.as_default(|| {
+            closing(Closing::Ours, || self.reg.exit(id));
+            if let (Some(inner), Some(iid)) = (self.inner.get(), self.inner_id(id)) {
+                closing(Closing::Inner, || muted(|| inner.exit(&iid)));
+            }
+        });
     }
 
     fn clone_span(&self, id: &Id) -> Id {
-        if CLOSING.with(Cell::get) == Closing::Inner {
+        if CLOSING.try_with(Cell::get) == Ok(Closing::Inner) {
             return self
                 .inner
                 .get()
@@ -278,21 +433,29 @@ impl Subscriber for Tee {
     }
 
     fn try_close(&self, id: Id) -> bool {
-        match CLOSING.with(Cell::get) {
+        match CLOSING.try_with(Cell::get).unwrap_or(Closing::No) {
             Closing::Inner => return self.inner.get().is_some_and(|i| muted(|| i.try_close(id))),
-            Closing::Ours => return self.reg.try_close(id),
+            Closing::Ours => return self.close_ours(id),
             Closing::No => {}
         }
-        if let (Some(inner), Some(iid)) = (self.inner.get(), self.inner_id(&id)) {
-            closing(Closing::Inner, || muted(|| inner.try_close(iid)));
-        }
-        closing(Closing::Ours, || self.reg.try_close(id))
+        // a registry closes a span's parent through the default dispatcher:
+        // under a user's scoped default that would hand the user's registry
+        // an id of ours (a panic, or an unrelated span closed)
+        self.as_default(|| {
+            if let (Some(inner), Some(iid)) = (self.inner.get(), self.inner_id(&id)) {
+                closing(Closing::Inner, || muted(|| inner.try_close(iid)));
+            }
+            closing(Closing::Ours, || self.close_ours(id))
+        })
     }
 
     fn current_span(&self) -> Current {
         self.reg.current_span()
     }
 
+    // Not forwarded to the inner: what a downcast finds there (tracing-error's
+    // `WithContext`, tracing-opentelemetry's) is then handed the tee's span
+    // ids, which the inner's registry does not know. The README says so.
     unsafe fn downcast_raw(&self, id: std::any::TypeId) -> Option<*const ()> {
         if id == std::any::TypeId::of::<Self>() {
             return Some(std::ptr::from_ref(self).cast());

@@ -11,17 +11,15 @@
 
 use std::cell::RefCell;
 use std::ffi::c_void;
-use std::sync::atomic::{AtomicI32, AtomicU8, AtomicUsize, Ordering::*};
+use std::sync::atomic::{AtomicI32, AtomicU64, AtomicU8, Ordering::*};
 use std::sync::{Arc, OnceLock};
 
 use libc::{c_int, pthread_attr_t, pthread_t};
-use parking_lot::{Condvar, Mutex};
+use parking_lot::Mutex;
 
 use crate::owner::{self, Owner};
 
-type Start = extern "C" fn(*mut c_void) -> *mut c_void;
-type Create =
-    unsafe extern "C" fn(*mut pthread_t, *const pthread_attr_t, Start, *mut c_void) -> c_int;
+use super::raw::{real_create, Start};
 
 /// One thread started during the run.
 #[derive(Debug)]
@@ -30,6 +28,9 @@ pub(crate) struct Thread {
     pub(crate) tid: AtomicI32,
     /// The call chain that started it (captured on the starting thread).
     pub(crate) chain: u32,
+    /// The same, from the DWARF unwinder, when the frame-pointer walk
+    /// found nothing (a build without frame pointers).
+    pub(crate) unwound: Option<Arc<[usize]>>,
     /// The test whose code started it.
     pub(crate) owner: Option<Arc<Owner>>,
     state: AtomicU8,
@@ -57,6 +58,7 @@ impl Thread {
             tid,
             test: self.owner.as_ref().map(|o| o.name.to_string()),
             chain: self.chain,
+            unwound: self.unwound.clone(),
         }
     }
 }
@@ -66,15 +68,18 @@ fn registry() -> &'static Mutex<Vec<Arc<Thread>>> {
     THREADS.get_or_init(Default::default)
 }
 
-/// Every thread started during the run, in order.
+/// Every thread started during the run that has not exited, in order.
 pub(crate) fn all() -> Vec<Arc<Thread>> {
     registry().lock().clone()
 }
 
-/// Notified when a thread exits.
-pub(crate) fn exits() -> &'static (Mutex<u64>, Condvar) {
-    static EXITS: OnceLock<(Mutex<u64>, Condvar)> = OnceLock::new();
-    EXITS.get_or_init(Default::default)
+static EXITS: AtomicU64 = AtomicU64::new(0);
+
+/// Threads exited so far. Each exit also notifies the condition variable
+/// of `tasks::ended_sync` (without counting there), so that one wait sees
+/// both threads and tasks end.
+pub(crate) fn exits() -> u64 {
+    EXITS.load(SeqCst)
 }
 
 thread_local! {
@@ -87,46 +92,20 @@ struct ExitMark(Arc<Thread>);
 impl Drop for ExitMark {
     fn drop(&mut self) {
         self.0.state.store(EXITED, Release);
-        let (count, cv) = exits();
-        *count.lock() += 1;
+        registry().lock().retain(|t| !Arc::ptr_eq(t, &self.0));
+        EXITS.fetch_add(1, SeqCst);
+        // a waiter reads `EXITS` holding this lock, then waits: taking it
+        // here means the notification cannot fall between the two
+        let (lock, cv) = crate::layer::tasks::ended_sync();
+        drop(lock.lock());
         cv.notify_all();
     }
 }
 
 /// Whether this thread was started through the trampoline (so std has set
 /// it up by the time it runs user code).
-fn started_here() -> bool {
+pub(super) fn started_here() -> bool {
     CURRENT.try_with(|c| c.borrow().is_some()).unwrap_or(false)
-}
-
-fn real_create() -> Option<Create> {
-    static REAL: AtomicUsize = AtomicUsize::new(0);
-    let mut found = REAL.load(Acquire);
-    if found == 0 {
-        // SAFETY: dlsym with RTLD_NEXT and a NUL-terminated name.
-        found = unsafe { libc::dlsym(libc::RTLD_NEXT, c"pthread_create".as_ptr()) } as usize;
-        REAL.store(found, Release);
-    }
-    // SAFETY: the symbol libc exports under this name has this signature.
-    (found != 0).then(|| unsafe { std::mem::transmute::<usize, Create>(found) })
-}
-
-/// Runs `routine(arg)` on a thread started with libc's own `pthread_create`
-/// (no trampoline: it has no tracing default of leakcheck's) and joins it.
-pub(crate) fn run_raw(routine: Start, arg: *mut c_void) -> bool {
-    let Some(create) = real_create() else {
-        return false;
-    };
-    let mut thread: pthread_t = 0;
-    // SAFETY: a valid start routine; the thread is joined before returning,
-    // so `arg` outlives it.
-    unsafe {
-        if create(&mut thread, std::ptr::null(), routine, arg) != 0 {
-            return false;
-        }
-        libc::pthread_join(thread, std::ptr::null_mut());
-    }
-    true
 }
 
 struct Handoff {
@@ -151,15 +130,20 @@ pub unsafe extern "C" fn pthread_create(
     let Some(create) = real_create() else {
         return libc::EAGAIN;
     };
-    // A thread a test's code starts belongs to that test. Threads the main
-    // thread starts (libtest's test threads among them) are their own.
+    // A thread a test's code starts belongs to that test: the test of the
+    // task being polled here (a task of test B on a static runtime's
+    // worker that test A's code started is B's), else the thread's. Threads
+    // the main thread starts (libtest's test threads among them) are their
+    // own.
     let owner = match started_here() {
-        true => owner::of_thread(),
+        true => super::current_owner(true),
         false => None,
     };
+    let chain = crate::chain::capture();
     let record = Arc::new(Thread {
         tid: AtomicI32::new(0),
-        chain: crate::chain::capture(),
+        chain,
+        unwound: (chain == 0 || forced_unwind()).then(unwind),
         owner,
         state: AtomicU8::new(STARTING),
     });
@@ -195,4 +179,81 @@ extern "C" fn trampoline(handoff: *mut c_void) -> *mut c_void {
     let _ = CURRENT.try_with(|c| *c.borrow_mut() = Some(ExitMark(thread)));
     super::tee::install_here();
     routine(arg)
+}
+
+/// Tests only: capture every thread's chain with the DWARF unwinder too.
+#[cfg(test)]
+static FORCE_UNWIND: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn forced_unwind() -> bool {
+    #[cfg(test)]
+    return FORCE_UNWIND.load(Relaxed);
+    #[cfg(not(test))]
+    false
+}
+
+/// The return addresses of the calling thread's stack, from the DWARF
+/// unwinder: slow (microseconds), but threads start rarely, and it needs
+/// no frame pointers.
+#[inline(never)]
+fn unwind() -> Arc<[usize]> {
+    const MAX: usize = 64;
+    let mut ips = Vec::with_capacity(MAX);
+    backtrace::trace(|frame| {
+        ips.push(frame.ip() as usize);
+        ips.len() < MAX
+    });
+    ips.into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record_of(tid: i32) -> Arc<Thread> {
+        all()
+            .into_iter()
+            .find(|t| t.tid.load(Relaxed) == tid)
+            .expect("the thread was started through the interposer")
+    }
+
+    fn gettid() -> i32 {
+        // SAFETY: a syscall without arguments.
+        unsafe { libc::gettid() }
+    }
+
+    /// A build without frame pointers has no frame-pointer chain: the
+    /// DWARF unwinder's still tells a runtime's threads from a test's.
+    #[test]
+    fn runtime_threads_are_known_by_the_dwarf_unwinder_too() {
+        FORCE_UNWIND.store(true, Relaxed);
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .build()
+            .unwrap();
+        let worker = rt.block_on(rt.spawn(async { gettid() })).unwrap();
+        let mut info = record_of(worker).info();
+        assert!(info.unwound.is_some());
+        info.chain = 0; // as the frame-pointer walk leaves it without frame pointers
+        assert!(info.chain_known());
+        assert!(info.is_runtime_thread(), "{:#?}", info.frames());
+
+        let (tid_tx, tid_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+        let plain = std::thread::spawn(move || {
+            tid_tx.send(gettid()).unwrap();
+            let _ = stop_rx.recv();
+        });
+        let mut info = record_of(tid_rx.recv().unwrap()).info();
+        info.chain = 0;
+        assert!(!info.is_runtime_thread(), "{:#?}", info.frames());
+        let here = "runtime_threads_are_known_by_the_dwarf_unwinder_too";
+        assert!(
+            info.frames().iter().any(|f| f.function.contains(here)),
+            "{:#?}",
+            info.frames()
+        );
+        stop_tx.send(()).unwrap();
+        plain.join().unwrap();
+    }
 }
