@@ -95,3 +95,34 @@ async fn clean_test_passes_in_both_builds() {
     }
     assert_eq!(sum, 10);
 }
+
+/// `max_tasks` from `leakcheck.toml` is counted with the flag, and without
+/// it fails the test at its start saying what to add, instead of passing
+/// unchecked (the attribute's own `max_tasks` is a compile error there).
+#[test]
+fn max_tasks_from_leakcheck_toml_needs_the_flag() {
+    let dir = std::env::temp_dir().join(format!("leakcheck-count-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("Cargo.lock"), "").unwrap(); // the search stops here
+    std::fs::write(dir.join("leakcheck.toml"), "max_tasks = 1\n").unwrap();
+    let config = leakcheck::__private::TestConfig {
+        manifest_dir: Some(Box::leak(dir.display().to_string().into_boxed_str())),
+        ..leakcheck_tests::config(Flavor::CurrentThread, 50)
+    };
+    let outcome = leakcheck_tests::run(config, async {
+        let two: Vec<_> = (0..2).map(|_| tokio::spawn(async {})).collect();
+        for task in two {
+            task.await.unwrap();
+        }
+    });
+    let message = outcome.unwrap_err();
+    if SPAWN_SITES {
+        assert_contains(&message, "max_tasks");
+        assert_lacks(&message, "needs `--cfg tokio_unstable`");
+    } else {
+        assert_contains(
+            &message,
+            "`max_tasks` (from the attribute or leakcheck.toml) needs `--cfg tokio_unstable`",
+        );
+    }
+}

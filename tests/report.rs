@@ -56,6 +56,8 @@ fn check_tree(report: &str) {
     assert!(child.ends_with(" (above)"), "{report}");
     let hint = format!("ignore_spawn_site = \"{}", SRC.site("// leak:server"));
     assert_contains(report, &hint);
+    // the advice about handles still in scope is for mid-test checks only
+    assert_lacks(report, "still holds at this line");
 }
 
 #[test]
@@ -75,6 +77,7 @@ fn the_root_cause_is_printed_first_multi_thread() {
 // ── 2. Ignoring a root ignores its subtree ──────────────────────────────────
 
 /// The server again, but named, for `ignore_name`.
+#[cfg(target_os = "linux")]
 fn start_named_server() -> JoinHandle<()> {
     tokio::task::Builder::new()
         .name("test-server")
@@ -121,6 +124,7 @@ fn ignore_fn_of_the_root_takes_its_subtree() {
     assert_eq!(outcome, Ok(()));
 }
 
+#[cfg(target_os = "linux")] // task names need `tracing`, which the suite turns on there
 #[test]
 fn ignore_name_of_the_root_takes_its_subtree() {
     let outcome = run(ignoring(&[], &[], &["test-server"]), async {
@@ -223,6 +227,7 @@ async fn a_sleeping_task_says_when_it_wakes() {
         "{report}"
     );
     assert_contains(&report, "it may end on its own");
+    assert_lacks(&report, "already woke");
     sleeper.abort();
 }
 
@@ -243,6 +248,73 @@ async fn a_ticking_task_says_when_it_wakes() {
         "{report}"
     );
     ticker.abort();
+}
+
+/// A fast ticker has woken many times by the check: waiting longer will
+/// not end it, and the report says so instead of "it may end on its own".
+#[cfg(target_os = "linux")]
+#[leakcheck::test(grace = "30ms")]
+async fn a_fast_ticker_is_a_loop_not_a_pending_timer() {
+    let (ticked, mut three) = tokio::sync::mpsc::channel::<()>(8);
+    let ticker = tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_millis(7));
+        loop {
+            every.tick().await;
+            let _ = ticked.try_send(());
+        }
+    });
+    for _ in 0..3 {
+        three.recv().await;
+    }
+    // a check may catch it woken, between its timer and its poll: no timer
+    // is pending then; most checks catch it parked on the next tick
+    let headline = format!("task {} [idle", ticker.id());
+    let mut reports = Vec::new();
+    while reports.len() < 20 {
+        reports.push(leakcheck::find_leaks().await.unwrap_err().to_string());
+        let report = reports.last().unwrap();
+        if report.contains(&headline) {
+            assert_contains(
+                report,
+                "it already woke during the 30ms grace and went back to waiting",
+            );
+            assert_lacks(report, "it may end on its own");
+            ticker.abort();
+            return;
+        }
+    }
+    panic!("no check caught the ticker parked:\n{}", reports.join("\n"));
+}
+
+/// A slow ticker that woke before the check but not during its grace may
+/// still end at its next tick (a pool's reaper after the pool is dropped).
+#[cfg(target_os = "linux")]
+#[leakcheck::test(grace = "10ms")]
+async fn a_slow_ticker_that_slept_through_the_grace_may_end_on_its_own() {
+    let (ticked, mut ticks) = tokio::sync::mpsc::channel::<()>(1);
+    let reaper = tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_millis(150));
+        loop {
+            every.tick().await;
+            let _ = ticked.try_send(());
+        }
+    });
+    // each check right after a tick: its grace ends long before the next
+    let headline = format!("task {} [idle", reaper.id());
+    let mut reports = Vec::new();
+    while reports.len() < 10 {
+        while ticks.try_recv().is_ok() {} // no stale tick: wait for a fresh one
+        ticks.recv().await;
+        reports.push(leakcheck::find_leaks().await.unwrap_err().to_string());
+        let report = reports.last().unwrap();
+        if report.contains(&headline) && reports.len() > 1 {
+            assert_contains(report, "it may end on its own");
+            assert_lacks(report, "already woke");
+            reaper.abort();
+            return;
+        }
+    }
+    panic!("no check caught the ticker parked:\n{}", reports.join("\n"));
 }
 
 // ── 5. A dependency's spawn site, short everywhere ─────────────────────────
@@ -344,7 +416,13 @@ async fn wait_recv(rx: &mut mpsc::Receiver<u8>) {
 }
 
 async fn wait_sleep() {
-    tokio::time::sleep(Duration::from_secs(30)).await; // branch:sleep
+    nap().await; // branch:sleep
+}
+
+/// One level more under the last branch: trees deeper than two levels
+/// keep their indentation.
+async fn nap() {
+    tokio::time::sleep(Duration::from_secs(30)).await;
 }
 
 /// The "waiting at" block of the report's first group.
@@ -379,8 +457,35 @@ async fn join_branches_print_as_a_tree_in_source_order() {
         .position(|l| l.contains(&SRC.site("// branch:sleep")));
     assert!(recv.is_some() && sleep.is_some(), "both branches:\n{first}");
     assert!(recv < sleep, "branches in source order:\n{first}");
+    assert_contains(
+        &first,
+        "note: await traces leave out what tokio's task dump cannot see",
+    );
+    assert_contains(
+        &first,
+        "a client, sender or handle the test still holds at this line",
+    );
     assert!(lines.iter().any(|l| l.starts_with("├─ ")), "{first}");
     assert!(lines.iter().any(|l| l.starts_with("└─ ")), "{first}");
+    // each level is indented past its parent: root, branch, the leaf it waits on
+    let raw: Vec<&str> = a.lines().collect();
+    let glyph = |c: &char| matches!(c, ' ' | '│' | '├' | '└' | '─');
+    let depth = |l: &str| l.chars().take_while(glyph).count();
+    let (recv, sleep) = (recv.unwrap(), sleep.unwrap());
+    assert!(depth(raw[0]) < depth(raw[recv]), "{first}");
+    assert!(
+        depth(raw[recv]) < depth(raw[recv + 1]),
+        "the leaf under its branch:\n{first}"
+    );
+    assert!(raw[sleep + 1].contains("report::nap"), "{first}");
+    assert!(
+        depth(raw[sleep]) < depth(raw[sleep + 1]),
+        "nap under its branch:\n{first}"
+    );
+    assert!(
+        depth(raw[sleep + 1]) < depth(raw[sleep + 2]),
+        "the leaf under nap:\n{first}"
+    );
     task.abort();
 }
 

@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use leakcheck::Tracker;
+use leakcheck::{TaskState, Tracker};
 use tokio::sync::mpsc;
 
 /// Runs a check body on a current_thread and on a multi_thread runtime.
@@ -42,16 +42,19 @@ fn line_of(marker: &str) -> u32 {
 
 /// Waits until every task in `ids` has been polled at least once (on
 /// multi_thread the workers poll them concurrently with the test body).
+/// Waits until every task has been polled and is parked again: a poll
+/// counts from its start, so on multi_thread a task can still be in its
+/// first poll on the other worker (longer on a loaded machine).
 async fn until_polled(ids: &[tokio::task::Id]) {
     let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
     loop {
         let snapshot = tracker().snapshot();
-        let polls = |id: &String| {
+        let parked = |id: &String| {
             let task = snapshot.tasks().iter().find(|t| &t.id.to_string() == id);
-            task.unwrap_or_else(|| panic!("task {id} ended early:\n{snapshot}"))
-                .polls
+            let task = task.unwrap_or_else(|| panic!("task {id} ended early:\n{snapshot}"));
+            task.polls > 0 && matches!(task.state, TaskState::Idle | TaskState::NeverWakes)
         };
-        if ids.iter().all(|id| polls(id) > 0) {
+        if ids.iter().all(parked) {
             return;
         }
         tokio::task::yield_now().await;
@@ -227,12 +230,14 @@ async fn an_ignored_name_is_not_a_leak() {
     named.abort();
 }
 
-/// A future that returns `Pending` once without keeping the waker.
+/// A future that returns `Pending` without keeping the waker, after a slow
+/// poll (as on a loaded machine): checks must wait for the poll to end.
 struct Forgetful;
 
 impl std::future::Future for Forgetful {
     type Output = ();
     fn poll(self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        std::thread::sleep(Duration::from_millis(20));
         std::task::Poll::Pending
     }
 }

@@ -12,7 +12,7 @@ use rustc_hash::FxHashMap;
 
 use crate::capture::Capture;
 use crate::site::SpawnSite;
-use crate::snapshot::{Snapshot, TaskState};
+use crate::snapshot::TaskState;
 
 /// The states in the order [`TaskGroup`] keeps their counts.
 const STATES: [TaskState; 6] = [
@@ -38,7 +38,7 @@ fn index(state: TaskState) -> usize {
 /// Every live task of a runtime at one moment, counted by spawn site and
 /// call chain: what [`Tracker::census`](crate::Tracker::census) returns.
 ///
-/// Much cheaper than a [`Snapshot`] when there are many tasks and only
+/// Much cheaper than a [`Snapshot`](crate::Snapshot) when there are many tasks and only
 /// the totals matter (a dashboard, a debug endpoint's grouped view, a
 /// periodic "what is piling up" log line).
 ///
@@ -157,11 +157,7 @@ impl TaskGroup {
     /// # }
     /// ```
     pub fn call_chain(&self) -> Vec<String> {
-        crate::chain::resolve(self.chain)
-            .iter()
-            .filter(|f| !f.is_internal())
-            .map(ToString::to_string)
-            .collect()
+        crate::chain::user_chain(self.chain)
     }
 }
 
@@ -175,20 +171,11 @@ impl Census {
             groups: Vec::new(),
         }
     }
-
-    /// The census of the tasks of `snapshot` (for views that list both).
-    #[cfg_attr(not(feature = "endpoint"), allow(dead_code))]
-    pub(crate) fn of(snapshot: &Snapshot) -> Census {
-        let mut counter = Counter::default();
-        for t in snapshot.tasks() {
-            counter.add((t.spawn_site, t.chain), t.state, t.age);
-        }
-        counter.finish(snapshot.capture(), |(site, chain)| (site, chain, None))
-    }
 }
 
 /// One group's counts while counting.
 #[derive(Debug, Clone, Copy, Default)]
+#[cfg_attr(not(tokio_unstable), allow(dead_code))] // counted from hook records
 struct Tally {
     count: usize,
     states: [usize; 6],
@@ -196,6 +183,7 @@ struct Tally {
 }
 
 /// Counts tasks by a key that names their group.
+#[cfg_attr(not(tokio_unstable), allow(dead_code))] // counted from hook records
 struct Counter<K> {
     groups: FxHashMap<K, Tally>,
     total: usize,
@@ -211,8 +199,10 @@ impl<K> Default for Counter<K> {
 }
 
 /// A group's spawn site, call chain id and name.
+#[cfg_attr(not(tokio_unstable), allow(dead_code))] // counted from hook records
 type Named = (Option<SpawnSite>, u32, Option<Arc<str>>);
 
+#[cfg_attr(not(tokio_unstable), allow(dead_code))] // counted from hook records
 impl<K: Hash + Eq> Counter<K> {
     #[inline]
     fn add(&mut self, key: K, state: TaskState, age: Duration) {

@@ -120,6 +120,14 @@ pub(crate) fn resolve(id: ChainId) -> Arc<[Frame]> {
     frames
 }
 
+/// The user's frames of a chain as reports print them, innermost first
+/// (see [`crate::frame::user_frames`]).
+pub(crate) fn user_chain(id: ChainId) -> Vec<String> {
+    crate::frame::user_frames(&resolve(id))
+        .map(ToString::to_string)
+        .collect()
+}
+
 fn resolve_ip(ip: usize) -> Vec<Frame> {
     let mut frames = Vec::new();
     // `resolve` looks up `ip - 1`, which is right for return addresses.

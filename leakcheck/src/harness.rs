@@ -138,19 +138,23 @@ where
     F: Future,
     F::Output: TestResult,
 {
+    // the layer for this thread (and, through the tracker, the runtime's)
     #[cfg(all(tokio_unstable, feature = "tracing", not(feature = "process")))]
-    crate::layer::install_default();
-    #[cfg(not(tokio_unstable))]
-    if config.max_tasks.is_some() {
-        panic!(
-            "leakcheck: `max_tasks` needs `--cfg tokio_unstable`: the peak is counted in tokio's \
-             spawn hook; add it to `[build] rustflags` in .cargo/config.toml"
-        );
-    }
+    let _layer = crate::layer::test_default().map(tracing::dispatcher::set_default);
     let options = match config.options() {
         Ok(options) => options,
         Err(e) => panic!("{e}"),
     };
+    // the attribute's argument is a compile error without the flag; this
+    // catches `max_tasks` from leakcheck.toml
+    #[cfg(not(tokio_unstable))]
+    if options.max_task_limit().is_some() {
+        panic!(
+            "leakcheck: `max_tasks` (from the attribute or leakcheck.toml) needs \
+             `--cfg tokio_unstable`: the peak is counted in tokio's spawn hook; add it to \
+             `[build] rustflags` in .cargo/config.toml"
+        );
+    }
     // a test of its own, whatever thread it runs on (before the runtime's
     // threads start, so they belong to it too)
     #[cfg(feature = "tracing")]
@@ -265,3 +269,45 @@ const SHUTDOWN_WAIT: Duration = Duration::from_secs(5);
 /// The same without `--cfg tokio_unstable`, where leakcheck cannot tell
 /// whether blocking work is running: idle blocking threads exit at once.
 const COUNT_MODE_SHUTDOWN_WAIT: Duration = Duration::from_millis(250);
+
+#[cfg(all(test, tokio_unstable, feature = "tracing", not(feature = "process")))]
+mod tests {
+    use super::{run_test, Flavor, TestConfig};
+
+    /// A `#[leakcheck::test]` sees task names through a thread-local
+    /// default and leaves the global one to the suite, which may set its
+    /// own afterwards (`tracing_subscriber::fmt::init()` panics otherwise).
+    #[test]
+    fn a_test_leaves_the_global_default_to_the_suite() {
+        for flavor in [Flavor::CurrentThread, Flavor::MultiThread] {
+            let config = TestConfig {
+                name: "harness::tests::checked",
+                manifest_dir: None,
+                target: None,
+                flavor,
+                worker_threads: None,
+                start_paused: false,
+                shutdown_on_unhandled_panic: false,
+                grace: Some(std::time::Duration::from_millis(50)),
+                max_tasks: None,
+                ignore_spawn_sites: &[],
+                ignore_fns: &[],
+                ignore_names: &[],
+            };
+            run_test(config, async {
+                // spawned from a task: on multi_thread, from a worker thread
+                let inner = tokio::spawn(async {
+                    let named = tokio::task::Builder::new().name("named");
+                    named.spawn(std::future::pending::<()>()).unwrap()
+                });
+                let named = inner.await.unwrap();
+                let seen = crate::layer::tasks::lookup(crate::mode::id_u64(named.id()));
+                let name = seen.and_then(|s| s.name.clone());
+                assert_eq!(name.as_deref(), Some("named"), "{flavor:?}");
+                named.abort();
+            });
+        }
+        let suite = tracing::subscriber::NoSubscriber::default();
+        tracing::subscriber::set_global_default(suite).expect("the global default is free");
+    }
+}

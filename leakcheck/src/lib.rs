@@ -19,13 +19,16 @@
 //! }
 //! ```
 //!
-//! The three ways in:
+//! The ways in:
 //!
 //! - [`#[leakcheck::test]`](macro@test): a drop-in for `#[tokio::test]` that
 //!   builds an instrumented runtime and fails the test if any task the body
 //!   spawned is still alive when the [grace](Options::grace) runs out.
 //! - [`verify_none`] and [`find_leaks`]: the same check at any point of a test
-//!   body, panicking or returning the [`Report`].
+//!   body, panicking or returning the [`Report`]; with the `process` feature
+//!   also in a plain `#[tokio::test]`.
+//! - [`verify_test_main!`]: one line per test file that checks the whole
+//!   binary when it ends, threads included (feature `process`).
 //! - [`instrument`]: hooks any runtime you build into a [`Tracker`] that gives
 //!   the live count, a [`Snapshot`] of every live task (or a cheap [`Census`]
 //!   of them by spawn site), and the same checks.
@@ -53,10 +56,10 @@
 //! |---|---|---|
 //! | `macros` | on | `#[leakcheck::test]` |
 //! | `taskdump` | off | where each leaked task waits (its await tree), from tokio's task dumps; Linux, current_thread runtimes; tokio ≥ 1.48 |
-//! | `tracing` | off | task names, "never wakes" and "next wake in", from tokio's tracing instrumentation ([`layer`]) |
-//! | `taskdump` | off | where each leaked task waits (its await chain), from tokio's task dumps; Linux, current_thread runtimes |
-//! | `tracing` | off | task names and the "never wakes" flag, from tokio's tracing instrumentation |
+//! | `tracing` | off | task names, "never wakes" and "next wake in", from tokio's tracing instrumentation ([`layer`]); 1–2 µs per spawned task |
+//! | `process` | off | tests only (Linux): `verify_none()` in a plain `#[tokio::test]`, `LocalSet`s, other runtimes, [`verify_test_main!`] |
 //! | `endpoint` | off | a debug endpoint for live services: `endpoint::router` (axum) and `serve` (a standalone server) with task dumps, JSON, pprof, flame graphs and growth |
+//! | `console` | off | `console::init()`: tokio-console alongside leakcheck (for a debugging session: costly) |
 //!
 //! leakcheck needs tokio 1.46.1 or newer (1.48 with `taskdump`).
 //!
@@ -75,9 +78,10 @@
 //! grace = "31s"
 //! ```
 //!
-//! `LEAKCHECK_GRACE` (e.g. `250ms`, `2s`) overrides the grace of every check,
-//! for a slow CI machine. A test's own arguments win over both; ignore rules
-//! add up. A bad key or value fails the test at its start with a message
+//! `LEAKCHECK_GRACE` (e.g. `250ms`, `2s`) overrides the file's grace for
+//! every test check, for a slow CI machine (trackers made with
+//! [`instrument`] never read it). A test's own arguments win over both;
+//! ignore rules add up. A bad key or value fails the test at its start with a message
 //! that names the file (or variable), the line and the key.
 #![warn(
     missing_docs,
@@ -189,10 +193,13 @@ pub mod __private {
 /// functions that started them); `leakcheck.toml` applies as for the test
 /// attribute. Needs the `process` feature.
 ///
-/// ```ignore
+/// ```no_run
 /// leakcheck::verify_test_main!();
+/// # mod with_options {
 /// // or, with options:
 /// leakcheck::verify_test_main!(leakcheck::Options::new().ignore_name("metrics-pusher"));
+/// # }
+/// # fn main() {}
 /// ```
 #[cfg(feature = "process")]
 #[macro_export]

@@ -194,7 +194,7 @@ impl Ignore {
             !self.fns.is_empty()
                 && crate::chain::resolve(task.chain)
                     .iter()
-                    .any(|f| self.fns.iter().any(|p| f.function.contains(p.as_str())))
+                    .any(|f| self.fns.iter().any(|p| f.matches_fn(p)))
         };
         by_site() || by_name() || by_fn()
     }

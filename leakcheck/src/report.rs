@@ -148,7 +148,8 @@ impl Report {
     }
 
     /// Moves what every task shares into [`Report::notes`]: an await-trace
-    /// gap that applies to all of them, a build without line tables.
+    /// gap that applies to all of them, a build without line tables, what
+    /// await traces cannot show.
     pub(crate) fn gather_notes(&mut self) {
         let tasks: Vec<&TaskInfo> = self.tasks().collect();
         let shared_gap = match tasks.first().map(|t| &t.waiting) {
@@ -160,11 +161,17 @@ impl Report {
             _ => None,
         };
         let no_lines = tasks.iter().any(|t| t.chain_has_lines() == Some(false));
+        let traced = tasks
+            .iter()
+            .any(|t| matches!(t.waiting, AwaitTrace::Tree(_)));
         if let Some(why) = shared_gap {
             self.notes.push(format!("no await traces: {why}"));
         }
         if no_lines {
             self.notes.push(NO_LINES.to_owned());
+        }
+        if traced {
+            self.notes.push(PARTIAL_TRACES.to_owned());
         }
     }
 
@@ -214,15 +221,19 @@ impl Report {
         if self.leaked() == 0 && self.blocking == 0 {
             return Ok(());
         }
-        let when = match self.kind {
-            ReportKind::Check { .. } => "before this check",
-            _ => "before the test body returns",
+        let (when, held) = match self.kind {
+            ReportKind::Check { .. } => (
+                "before this check",
+                "; a client, sender or handle the test still holds at this line keeps its \
+                 task alive: drop it first",
+            ),
+            _ => ("before the test body returns", ""),
         };
         writeln!(f)?;
         write!(
             f,
             "To fix: stop these tasks {when} (abort or await their JoinHandles, drop the \
-             senders they wait on, or signal shutdown and await it)."
+             senders they wait on, or signal shutdown and await it{held})."
         )?;
         match self.groups.first().and_then(|g| g.spawn_site) {
             Some(site) => writeln!(
@@ -261,6 +272,11 @@ impl Report {
     }
 }
 
+/// The note for reports with await traces: what a trace cannot show, so
+/// that a `select!` whose other arm waits on a socket is not misread.
+const PARTIAL_TRACES: &str = "await traces leave out what tokio's task dump cannot see: a branch \
+    waiting on I/O readiness (`accept`, reads) or inside a hand-written future";
+
 /// The note for binaries whose call chains have no file and line.
 const NO_LINES: &str = "call chains show functions without file:line, and inlined callers are \
     missing: this binary has no debug info. For full chains build the tests with line tables, \
@@ -273,13 +289,16 @@ impl fmt::Display for Report {
             writeln!(f)?;
             write_thread(f, thread)?;
         }
-        let shared_gap = self
-            .notes
-            .iter()
-            .any(|n| n.starts_with("no await traces: "));
+        let shared = Shared {
+            gap: self
+                .notes
+                .iter()
+                .any(|n| n.starts_with("no await traces: ")),
+            grace: self.grace,
+        };
         for group in &self.groups {
             writeln!(f)?;
-            write_group(f, group, "", None, shared_gap)?;
+            write_group(f, group, "", None, &shared)?;
         }
         if self.unidentified > 0 {
             writeln!(f)?;
@@ -313,6 +332,14 @@ pub(crate) const COUNT_MODE: &str = "spawn sites are unknown: this build lacks `
     spawned, add to .cargo/config.toml:\n\n    [build]\n    rustflags = [\"--cfg\", \
     \"tokio_unstable\", \"-C\", \"force-frame-pointers=yes\"]";
 
+/// What every group of a report is printed with.
+struct Shared {
+    /// The await-trace gap is said once, as a note.
+    gap: bool,
+    /// How long the check waited.
+    grace: Duration,
+}
+
 /// One group and, indented under it, the groups its tasks spawned.
 /// `spawner` is the group one level up, if any.
 fn write_group(
@@ -320,7 +347,7 @@ fn write_group(
     group: &LeakGroup,
     indent: &str,
     spawner: Option<&LeakGroup>,
-    shared_gap: bool,
+    shared: &Shared,
 ) -> fmt::Result {
     let n = group.tasks.len();
     let site = group
@@ -346,14 +373,9 @@ fn write_group(
     if spawner.is_none() {
         writeln!(f, "{body}spawned by: {}", first.lineage())?;
     }
-    write_waiting(f, first, &body, shared_gap)?;
+    write_waiting(f, first, &body, shared.gap)?;
     if let Some(wake) = first.next_wake {
-        writeln!(
-            f,
-            "{body}next wake in {}: a timer is pending, so it may end on its own (raise the \
-             grace past it, or stop the task)",
-            human(wake)
-        )?;
+        writeln!(f, "{body}{}", wake_line(wake, first, shared.grace))?;
     }
     let chain = first.call_chain();
     if !chain.is_empty() {
@@ -363,9 +385,32 @@ fn write_group(
         }
     }
     for child in &group.children {
-        write_group(f, child, &body, Some(group), shared_gap)?;
+        write_group(f, child, &body, Some(group), shared)?;
     }
     Ok(())
+}
+
+/// What a pending timer means for a leaked task. One that already woke
+/// during the grace and went back to waiting (a loop on a timer, most
+/// likely) will not be ended by a longer grace; one that has not woken since
+/// the check began may end when its timer fires.
+fn wake_line(wake: Duration, task: &TaskInfo, grace: Duration) -> String {
+    /// The task clock's resolution, with room: an idle time this close to
+    /// the grace may have begun before the check did.
+    const SLACK: Duration = Duration::from_millis(5);
+    let woke_in_grace = task.polls >= 2 && task.idle.is_some_and(|idle| idle + SLACK < grace);
+    let wake = human(wake);
+    match woke_in_grace {
+        true => format!(
+            "next wake in {wake}: it already woke during the {} grace and went back to \
+             waiting, so a longer grace is unlikely to end it (stop the task)",
+            human(grace)
+        ),
+        false => format!(
+            "next wake in {wake}: a timer is pending, so it may end on its own (raise the grace \
+             past it, or stop the task)"
+        ),
+    }
 }
 
 /// The first few tasks of a group, one per line, then the rest by id.
@@ -407,7 +452,12 @@ fn write_waiting(
         waiting => {
             for (i, line) in waiting.to_string().lines().enumerate() {
                 let pad = if i == 0 { "" } else { "    " };
-                writeln!(f, "{body}{pad}{}", line.trim_start_matches("    "))?;
+                // the trace's own indent, once: deeper levels keep theirs
+                writeln!(
+                    f,
+                    "{body}{pad}{}",
+                    line.strip_prefix("    ").unwrap_or(line)
+                )?;
             }
             Ok(())
         }

@@ -28,7 +28,8 @@ use serde::Deserialize;
 
 use crate::options::Options;
 
-/// The environment variable that overrides the grace for every check.
+/// The environment variable that overrides `leakcheck.toml`'s grace for
+/// every test check (a test's own `grace` still wins).
 pub(crate) const GRACE_ENV: &str = "LEAKCHECK_GRACE";
 
 /// The settings file's name.
@@ -51,8 +52,16 @@ impl Settings {
         manifest_dir: Option<&Path>,
         target: Option<&str>,
     ) -> Result<Settings, String> {
-        let mut settings = match manifest_dir.and_then(find_file) {
-            Some(path) => parsed(&path)?.for_target(target),
+        let mut settings = match manifest_dir.and_then(|dir| find_file(dir).zip(Some(dir))) {
+            Some((path, dir)) => {
+                let file = parsed(&path)?;
+                // a crate's own file names its own targets; a shared one
+                // higher up may name other crates' too
+                if path.parent() == Some(dir) {
+                    file.check_targets(dir, &path)?;
+                }
+                file.for_target(target)
+            }
             None => Settings::default(),
         };
         if let Some(grace) = grace_from_env()? {
@@ -107,6 +116,53 @@ fn parsed(path: &Path) -> Result<Arc<File>, String> {
         .clone()
 }
 
+/// The names of the crate's targets in `dir` (`-` as `_`), if it has a
+/// readable manifest: its library and
+/// binaries, `tests/`, `benches/`, `examples/` and `src/bin/` files, and the
+/// `[[test]]`-style tables of its `Cargo.toml`.
+fn crate_targets(dir: &Path) -> Option<std::collections::BTreeSet<String>> {
+    let mut names = std::collections::BTreeSet::new();
+    let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).ok()?;
+    let manifest: toml::Table = toml::from_str(&manifest).ok()?;
+    let name_of = |t: &toml::Value| {
+        t.get("name")
+            .and_then(toml::Value::as_str)
+            .map(str::to_owned)
+    };
+    names.extend(manifest.get("package").and_then(name_of));
+    names.extend(manifest.get("lib").and_then(name_of));
+    for kind in ["test", "bin", "bench", "example"] {
+        if let Some(tables) = manifest.get(kind).and_then(toml::Value::as_array) {
+            names.extend(tables.iter().filter_map(name_of));
+        }
+    }
+    for sub in ["tests", "benches", "examples", "src/bin"] {
+        let Ok(entries) = std::fs::read_dir(dir.join(sub)) else {
+            continue;
+        };
+        for path in entries.flatten().map(|e| e.path()) {
+            let target = match path.is_dir() {
+                true => path.join("main.rs").is_file(),
+                false => path.extension().is_some_and(|e| e == "rs"),
+            };
+            if let (true, Some(stem)) = (target, path.file_stem()) {
+                names.insert(stem.to_string_lossy().into_owned());
+            }
+        }
+    }
+    Some(names.into_iter().map(|n| n.replace('-', "_")).collect())
+}
+
+/// humantime's reason, where it helps ("time unit needed"), not where it
+/// only gives a position ("expected number at 0").
+fn why(e: &humantime::DurationError) -> String {
+    match e {
+        humantime::DurationError::NumberExpected(_)
+        | humantime::DurationError::InvalidCharacter(_) => String::new(),
+        other => format!(" ({other})"),
+    }
+}
+
 /// `LEAKCHECK_GRACE`: unset or empty means "not set".
 pub(crate) fn grace_from_env() -> Result<Option<Duration>, String> {
     match std::env::var(GRACE_ENV) {
@@ -117,8 +173,9 @@ pub(crate) fn grace_from_env() -> Result<Option<Duration>, String> {
         Ok(v) if v.trim().is_empty() => Ok(None),
         Ok(v) => humantime::parse_duration(v.trim()).map(Some).map_err(|e| {
             format!(
-                "leakcheck: {GRACE_ENV}={v:?} is not a duration ({e}); write a number with a \
-                 unit, such as `500ms` or `2s`"
+                "leakcheck: {GRACE_ENV}={v:?} is not a duration{}; write a number with a \
+                 unit, such as `500ms` or `2s`",
+                why(&e)
             )
         }),
     }
@@ -130,13 +187,13 @@ pub(crate) fn grace_from_env() -> Result<Option<Duration>, String> {
 #[serde(deny_unknown_fields)]
 struct Keys {
     grace: Option<toml::Spanned<String>>,
-    max_tasks: Option<usize>,
+    max_tasks: Option<toml::Spanned<usize>>,
     #[serde(default)]
-    ignore_spawn_site: Patterns,
+    ignore_spawn_site: Option<toml::Spanned<Patterns>>,
     #[serde(default)]
-    ignore_fn: Patterns,
+    ignore_fn: Option<toml::Spanned<Patterns>>,
     #[serde(default)]
-    ignore_name: Patterns,
+    ignore_name: Option<toml::Spanned<Patterns>>,
     #[serde(default)]
     tests: BTreeMap<String, Keys>,
 }
@@ -174,6 +231,28 @@ impl File {
         })
     }
 
+    /// An error if a `[tests.<target>]` table names no target of the crate
+    /// in `dir` (a typo there would silently apply nothing).
+    fn check_targets(&self, dir: &Path, path: &Path) -> Result<(), String> {
+        if self.tests.is_empty() {
+            return Ok(());
+        }
+        let Some(targets) = crate_targets(dir) else {
+            return Ok(()); // no manifest to tell the targets: nothing to say
+        };
+        let Some(unknown) = self.tests.keys().find(|t| !targets.contains(*t)) else {
+            return Ok(());
+        };
+        let list: Vec<&str> = targets.iter().map(String::as_str).collect();
+        Err(format!(
+            "leakcheck: {}: `[tests.{unknown}]` names no test target of this crate (its \
+             targets: {}); a table is named after a test file, e.g. `[tests.pool]` for \
+             tests/pool.rs",
+            path.display(),
+            list.join(", ")
+        ))
+    }
+
     /// The top-level settings, overridden and extended by the target's table.
     fn for_target(&self, target: Option<&str>) -> Settings {
         let mut settings = self.all.clone();
@@ -195,41 +274,48 @@ impl Keys {
     /// Checks values serde cannot: the grace is a duration, `max_tasks` and
     /// patterns are not empty. `prefix` names the table in messages.
     fn check(self, text: &str, prefix: &str) -> Result<Settings, String> {
+        let line = |span: std::ops::Range<usize>| text[..span.start].lines().count().max(1);
         let grace = match self.grace {
             None => None,
             Some(spanned) => {
-                let line = text[..spanned.span().start].lines().count().max(1);
+                let line = line(spanned.span());
                 let value = spanned.into_inner();
                 Some(humantime::parse_duration(value.trim()).map_err(|e| {
                     format!(
-                        "line {line}: `{prefix}grace = {value:?}` is not a duration ({e}); \
-                         write e.g. `grace = \"2s\"`"
+                        "line {line}: `{prefix}grace = {value:?}` is not a duration{}; \
+                         write e.g. `grace = \"2s\"`",
+                        why(&e)
                     )
                 })?)
             }
         };
-        if self.max_tasks == Some(0) {
+        if let Some(zero) = self.max_tasks.as_ref().filter(|m| *m.get_ref() == 0) {
             return Err(format!(
-                "`{prefix}max_tasks` must be at least 1, e.g. `max_tasks = 100`"
+                "line {}: `{prefix}max_tasks` must be at least 1, e.g. `max_tasks = 100`",
+                line(zero.span())
             ));
         }
-        for (key, patterns) in [
-            ("ignore_spawn_site", &self.ignore_spawn_site),
-            ("ignore_fn", &self.ignore_fn),
-            ("ignore_name", &self.ignore_name),
-        ] {
-            if patterns.0.iter().any(|p| p.trim().is_empty()) {
-                return Err(format!(
-                    "an empty `{prefix}{key}` pattern would match every task; remove it"
-                ));
+        let patterns = |key: &str, spanned: Option<toml::Spanned<Patterns>>| {
+            let Some(spanned) = spanned else {
+                return Ok(Vec::new());
+            };
+            match spanned.get_ref().0.iter().any(|p| p.trim().is_empty()) {
+                true => Err(format!(
+                    "line {}: an empty `{prefix}{key}` pattern would match every task; remove it",
+                    line(spanned.span())
+                )),
+                false => Ok(spanned.into_inner().0),
             }
-        }
+        };
+        let ignore_spawn_site = patterns("ignore_spawn_site", self.ignore_spawn_site)?;
+        let ignore_fn = patterns("ignore_fn", self.ignore_fn)?;
+        let ignore_name = patterns("ignore_name", self.ignore_name)?;
         Ok(Settings {
             grace,
-            max_tasks: self.max_tasks,
-            ignore_spawn_site: self.ignore_spawn_site.0,
-            ignore_fn: self.ignore_fn.0,
-            ignore_name: self.ignore_name.0,
+            max_tasks: self.max_tasks.map(toml::Spanned::into_inner),
+            ignore_spawn_site,
+            ignore_fn,
+            ignore_name,
         })
     }
 }
@@ -287,6 +373,25 @@ mod tests {
     }
 
     #[test]
+    fn a_table_must_name_a_target_of_the_crate() {
+        let dir = std::env::temp_dir().join(format!("leakcheck-targets-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("tests")).unwrap();
+        std::fs::write(dir.join("Cargo.toml"), "[package]\nname = \"my-pool\"\n").unwrap();
+        std::fs::write(dir.join("tests/pool_api.rs"), "").unwrap();
+        let path = dir.join(FILE_NAME);
+        let good = File::parse("[tests.pool_api]\ngrace = \"1s\"\n[tests.my_pool]\n").unwrap();
+        assert_eq!(good.check_targets(&dir, &path), Ok(()));
+        let typo = File::parse("[tests.pool-apy]\ngrace = \"1s\"\n").unwrap();
+        let err = typo.check_targets(&dir, &path).unwrap_err();
+        assert!(
+            err.contains("`[tests.pool_apy]` names no test target"),
+            "{err}"
+        );
+        assert!(err.contains("its targets: my_pool, pool_api"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn unknown_keys_are_named_with_their_line() {
         let err = File::parse("grace = \"1s\"\ngrase = \"2s\"\n").unwrap_err();
         assert!(err.contains("line 2"), "{err}");
@@ -302,8 +407,16 @@ mod tests {
             err.contains("`tests.a.grace = \"soon\"` is not a duration"),
             "{err}"
         );
-        let err = File::parse("max_tasks = 0").unwrap_err();
-        assert!(err.contains("`max_tasks` must be at least 1"), "{err}");
+        let err = File::parse("grace = \"1s\"\nmax_tasks = 0").unwrap_err();
+        assert!(
+            err.contains("line 2: `max_tasks` must be at least 1"),
+            "{err}"
+        );
+        let err = File::parse("\n\nignore_name = [\"a\", \" \"]").unwrap_err();
+        assert!(
+            err.contains("line 3: an empty `ignore_name` pattern"),
+            "{err}"
+        );
         let err = File::parse("ignore_fn = 3").unwrap_err();
         assert!(err.contains("a string or an array of strings"), "{err}");
     }

@@ -348,18 +348,14 @@ impl TaskInfo {
     /// # }
     /// ```
     pub fn call_chain(&self) -> Vec<String> {
-        crate::chain::resolve(self.chain)
-            .iter()
-            .filter(|f| !f.is_internal())
-            .map(ToString::to_string)
-            .collect()
+        crate::chain::user_chain(self.chain)
     }
 
     /// Whether the user's frames in the call chain carry file and line (the
     /// binary has line tables). `None` when there are no such frames.
     pub(crate) fn chain_has_lines(&self) -> Option<bool> {
         let frames = crate::chain::resolve(self.chain);
-        let mut user = frames.iter().filter(|f| !f.is_internal()).peekable();
+        let mut user = crate::frame::user_frames(&frames).peekable();
         user.peek()?;
         Some(user.any(|f| f.position.is_some()))
     }

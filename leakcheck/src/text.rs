@@ -8,7 +8,8 @@ pub(crate) fn human(d: Duration) -> String {
         format!("{}h{}m", d.as_secs() / 3600, d.as_secs() % 3600 / 60)
     } else if d >= Duration::from_secs(60) {
         format!("{}m{}s", d.as_secs() / 60, d.as_secs() % 60)
-    } else if d >= Duration::from_secs(1) {
+    } else if d >= Duration::from_millis(995) {
+        // from here on it reads "1.0s", as a grace of one second does
         format!("{:.1}s", d.as_secs_f64())
     } else if d >= Duration::from_millis(1) {
         format!("{}ms", d.as_millis())
@@ -36,6 +37,12 @@ mod tests {
     fn durations_read_well() {
         assert_eq!(human(Duration::from_millis(1200)), "1.2s");
         assert_eq!(human(Duration::from_millis(350)), "350ms");
+        assert_eq!(
+            human(Duration::from_millis(999)),
+            "1.0s",
+            "as a 1s grace reads"
+        );
+        assert_eq!(human(Duration::from_millis(994)), "994ms");
         assert_eq!(human(Duration::from_secs(125)), "2m5s");
         assert_eq!(human(Duration::from_secs(7260)), "2h1m");
         assert_eq!(count(1, "poll"), "1 poll");

@@ -25,8 +25,8 @@ pub(crate) struct Look<T> {
     pub(crate) poll: bool,
 }
 
-/// Looks until a look comes back clean or `deadline` passes, and returns
-/// the last look's findings. Between looks it sleeps until one of
+/// Looks until a look comes back clean or one begins at or after
+/// `deadline`, and returns the last look's findings. Between looks it sleeps until one of
 /// `notifies` fires, the alarm rings (`ring` must wake one of them), or a
 /// backoff elapses when the look asked to poll.
 pub(crate) async fn settle<T>(
@@ -35,7 +35,8 @@ pub(crate) async fn settle<T>(
     ring: impl Fn() + Send + 'static,
     mut look: impl FnMut() -> Look<T>,
 ) -> T {
-    let alarm = Alarm::start(ring);
+    // started on the first look that is not clean: a clean check pays nothing
+    let (mut ring, mut alarm) = (Some(ring), None);
     let mut backoff = std::time::Duration::from_millis(1);
     loop {
         let mut woken: Vec<Pin<Box<tokio::sync::futures::Notified<'_>>>> =
@@ -43,17 +44,26 @@ pub(crate) async fn settle<T>(
         for notified in &mut woken {
             notified.as_mut().enable();
         }
+        // A look can take long (the first symbolization of call chains on
+        // a loaded machine): only one that began at or after the deadline
+        // is the verdict, so a task that ended during a slow look is never
+        // reported for what that look saw before it ended.
+        let began = Instant::now();
         let seen = look();
-        let now = Instant::now();
-        if seen.clean || now >= deadline {
+        if seen.clean || began >= deadline {
             return seen.found;
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            continue; // it passed during the look: look once more
         }
         let wake_at = match seen.poll {
             true => deadline.min(now + backoff),
             false => deadline,
         };
         backoff = (backoff * 2).min(std::time::Duration::from_millis(50));
-        let Some(alarm) = &alarm else {
+        let alarm = alarm.get_or_insert_with(|| ring.take().and_then(Alarm::start));
+        let Some(alarm) = alarm else {
             return seen.found; // no thread for the alarm: report what we see
         };
         alarm.set(wake_at);
@@ -175,4 +185,60 @@ pub(crate) async fn until<F: Future + Unpin>(
         }
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::{settle, Look};
+
+    /// A look that outlasts the deadline (the first symbolization on a
+    /// loaded machine) saw a task that has ended since: the verdict comes
+    /// from one more look, not from that one.
+    #[tokio::test]
+    async fn a_look_that_outlasts_the_deadline_is_not_the_verdict() {
+        let notify = tokio::sync::Notify::new();
+        let deadline = Instant::now() + Duration::from_millis(20);
+        let mut looks = 0;
+        let found = settle(
+            deadline,
+            &[&notify],
+            || {},
+            || {
+                looks += 1;
+                if looks == 1 {
+                    std::thread::sleep(Duration::from_millis(40)); // the slow look
+                }
+                let ended = looks > 1;
+                Look {
+                    found: looks,
+                    clean: ended,
+                    poll: false,
+                }
+            },
+        )
+        .await;
+        assert_eq!(found, 2, "the second look, which began after the deadline");
+    }
+
+    /// Past the deadline, what is still there is the verdict.
+    #[tokio::test]
+    async fn a_look_that_begins_after_the_deadline_is_the_verdict() {
+        let notify = std::sync::Arc::new(tokio::sync::Notify::new());
+        let theirs = notify.clone();
+        let deadline = Instant::now() + Duration::from_millis(5);
+        let mut looks = 0;
+        let ring = move || theirs.notify_waiters();
+        let found = settle(deadline, &[&notify], ring, || {
+            looks += 1;
+            Look {
+                found: looks,
+                clean: false,
+                poll: false,
+            }
+        })
+        .await;
+        assert_eq!(found, 2, "the look the alarm woke at the deadline");
+    }
 }

@@ -22,22 +22,25 @@ mod linux {
     use std::cell::Cell;
 
     thread_local! {
-        /// Highest address of this thread's stack; 0 until looked up, 1 if unknown.
-        static STACK_TOP: Cell<usize> = const { Cell::new(0) };
+        /// This thread's stack as [lowest, highest) address: (0, 0) until
+        /// looked up, (0, 1) if unknown.
+        static STACK: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
     }
 
-    fn stack_top() -> usize {
-        STACK_TOP
-            .try_with(|top| {
-                if top.get() == 0 {
-                    top.set(lookup_stack_top().unwrap_or(1));
+    /// This thread's stack bounds, or `None` if unknown.
+    fn stack() -> Option<(usize, usize)> {
+        let (bottom, top) = STACK
+            .try_with(|stack| {
+                if stack.get().1 == 0 {
+                    stack.set(lookup_stack().unwrap_or((0, 1)));
                 }
-                top.get()
+                stack.get()
             })
-            .unwrap_or(1)
+            .unwrap_or((0, 1));
+        (top > 1).then_some((bottom, top))
     }
 
-    fn lookup_stack_top() -> Option<usize> {
+    fn lookup_stack() -> Option<(usize, usize)> {
         // SAFETY: pthread_getattr_np fills `attr` for the calling thread; it is
         // destroyed on every path after a successful init.
         unsafe {
@@ -49,7 +52,7 @@ mod linux {
             let mut size: libc::size_t = 0;
             let rc = libc::pthread_attr_getstack(&attr, &mut addr, &mut size);
             libc::pthread_attr_destroy(&mut attr);
-            (rc == 0 && !addr.is_null()).then(|| addr as usize + size)
+            (rc == 0 && !addr.is_null()).then(|| (addr as usize, addr as usize + size))
         }
     }
 
@@ -69,15 +72,19 @@ mod linux {
     /// Walks the frame-pointer chain into `buf`, innermost return address
     /// first. Every load is bounded to [this frame, top of this thread's
     /// stack) and each step must move up the stack, so a missing or forged
-    /// frame pointer ends the walk instead of faulting.
+    /// frame pointer ends the walk instead of faulting. Running on another
+    /// stack (a coroutine's, a signal stack), it walks nothing: that range
+    /// would not be one mapped region.
     #[inline(never)]
     pub(crate) fn walk(buf: &mut [usize]) -> usize {
-        let top = stack_top();
-        if top <= 1 {
+        let Some((bottom, top)) = stack() else {
             return 0;
-        }
+        };
         let here = 0u8;
         let low = std::ptr::addr_of!(here) as usize;
+        if low < bottom || low >= top {
+            return 0;
+        }
         let word = std::mem::size_of::<usize>();
         let mut fp = frame_pointer();
         let mut n = 0;

@@ -20,15 +20,30 @@ fn start_listener(rx: mpsc::Receiver<u8>) {
 
 #[inline(never)]
 async fn listen(mut rx: mpsc::Receiver<u8>) {
+    let (_keep, idle) = mpsc::channel::<u8>(1);
+    tokio::spawn(watch(idle)); // leak:watcher
     while rx.recv().await.is_some() {}
+}
+
+/// A child of the listener: its chain ends at the task that spawned it.
+#[inline(never)]
+async fn watch(mut idle: mpsc::Receiver<u8>) {
+    while idle.recv().await.is_some() {}
 }
 
 /// Frames that are tokio's, std's, libtest's or leakcheck's own.
 fn internal(frame: &str) -> bool {
     let file = frame.split(" at ").nth(1).unwrap_or("");
-    ["tokio::", "std::", "core::", "leakcheck::", "test::run"]
-        .iter()
-        .any(|p| frame.starts_with(p))
+    [
+        "tokio::",
+        "std::",
+        "core::",
+        "leakcheck::",
+        "test::run",
+        "test::__rust",
+    ]
+    .iter()
+    .any(|p| frame.starts_with(p))
         || ["tokio-1.", "leakcheck/src/", "rust/library/"]
             .iter()
             .any(|p| file.starts_with(p))
@@ -51,15 +66,40 @@ fn reports_say_what_this_build_can_show() {
         chain.iter().all(|f| !internal(f)),
         "internals left in:\n{report}"
     );
+    // the watcher's chain stops at the listener task that spawned it: the
+    // test function that polls the runtime is not its caller
+    let watcher = report
+        .split("spawned at ")
+        .find(|g| g.starts_with(&SRC.site("// leak:watcher")))
+        .unwrap_or_else(|| panic!("the watcher is reported:\n{report}"));
+    let past_the_task = ["reports_say_what_this_build_can_show", "test::", "std::"];
+    for frame in call_chain(watcher) {
+        assert!(
+            !past_the_task.iter().any(|p| frame.contains(p)) && !internal(frame),
+            "the watcher's chain runs past its task ({frame}):\n{report}"
+        );
+    }
     assert!(
         chain.len() <= 8,
         "a short chain of the user's frames:\n{report}"
     );
+    // what this build must show: `.ci/run` says so for each profile; the dev
+    // profile has line tables, a plain `--release` has none
+    let expect_lines = match std::env::var("LEAKCHECK_EXPECT_LINES").as_deref() {
+        Ok("1") => true,
+        Ok("0") => false,
+        Ok(other) => panic!("LEAKCHECK_EXPECT_LINES is `{other}`: write 1 or 0"),
+        Err(_) => cfg!(debug_assertions),
+    };
     let with_lines = chain
         .iter()
         .any(|f| f.contains(concat!(" at ", file!(), ":")));
-    if with_lines {
-        assert_lacks(&report, "this binary has no debug info");
+    assert_eq!(
+        with_lines, expect_lines,
+        "file:line in the call chain (expected: {expect_lines}):\n{report}"
+    );
+    if expect_lines {
+        assert_lacks(&report, "call chains show functions without file:line");
     } else {
         assert_contains(
             &report,
@@ -67,8 +107,8 @@ fn reports_say_what_this_build_can_show() {
         );
     }
     if cfg!(target_os = "linux") {
-        // a task parked on `recv` is always traceable: with line tables the
-        // trace names it, without them the report says why it cannot
+        // a task parked on `recv` is always traceable: the trace names the
+        // tokio future it waits on, with line tables or without
         assert_lacks(
             &report,
             "it waits on something tokio's task dump cannot see",

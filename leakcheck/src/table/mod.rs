@@ -12,8 +12,11 @@
 //!   is one compare-and-swap and releasing it one plain store, where
 //!   `parking_lot::Mutex` releases with a second compare-and-swap, about
 //!   10 ns more per task for the spawn and terminate hooks together
-//!   (BENCHMARKS.md). No hook holds it for more than a few ns; the longest
-//!   holder is a reader copying one shard (one `memcpy`).
+//!   (BENCHMARKS.md). A hook's own work under it is a few ns; the long
+//!   holds are O(records in one shard): a reader copying it (one `memcpy`;
+//!   a big reader yields its core between shards) and, when an array
+//!   grows or shrinks, moving the records into it (the allocation itself
+//!   happens outside the lock).
 //! * Within a shard a record's *local id* is `id >> log2(S)`. Two arrays:
 //!   - the **ring**, direct-mapped: slot `local & (R - 1)`, no probing.
 //!     Consecutive ids land in consecutive slots, so the young tasks a
@@ -59,6 +62,10 @@ pub(crate) unsafe trait Record: Copy + Send + 'static {
 
 /// Archive arrays at least this big are allocated outside the shard lock.
 const BIG: usize = 64 << 10;
+
+/// A reader copying at least this many slots of one shard yields its core
+/// before the next.
+const YIELD_AFTER: usize = 16 << 10;
 
 /// Smallest array a shard allocates (ring or archive).
 pub(crate) const MIN_CAPACITY: usize = 64;
@@ -236,6 +243,12 @@ impl<R: Record> Table<R> {
                 .iter()
                 .filter(|r| r.id() > floor)
                 .for_each(&mut visit);
+            if copied >= YIELD_AFTER {
+                // a long read gives the core back between shards, so a
+                // runtime worker waiting for it is not held up for the
+                // whole read (it matters when cores are few)
+                std::thread::yield_now();
+            }
         }
     }
 
