@@ -6,10 +6,8 @@
 #![cfg(all(tokio_unstable, target_os = "linux"))]
 
 use std::future::pending;
-use std::sync::OnceLock;
 
-use leakcheck_tests::{assert_contains, assert_headline, Source};
-use tokio::runtime::Runtime;
+use leakcheck_tests::{assert_contains, assert_headline, shared_runtime, Source};
 use tokio::task::LocalSet;
 use tracing_subscriber::layer::SubscriberExt;
 
@@ -18,17 +16,6 @@ const SRC: Source = Source::new(file!(), include_str!("coexist_layer.rs"));
 /// A subscriber of the suite's own, with leakcheck's layer.
 fn with_leakcheck() -> impl tracing::Subscriber + Send + Sync {
     tracing_subscriber::registry().with(leakcheck::layer())
-}
-
-fn shared_runtime() -> &'static Runtime {
-    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
-    RUNTIME.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("shared-rt")
-            .build()
-            .unwrap()
-    })
 }
 
 async fn on_a_local_set() {

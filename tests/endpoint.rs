@@ -129,10 +129,16 @@ fn every_task_view_without_poll_state_shows_no_idle_time() {
     let json: serde_json::Value =
         serde_json::from_str(&get_ok(&service.url("tasks?format=json&debug=2"))).unwrap();
     let task = &json["tasks"][0];
+    let null = &serde_json::Value::Null;
     assert_eq!(
-        (&task["state"], &task["idle_ms"], &task["polls"]),
-        (&"unknown".into(), &serde_json::Value::Null, &0.into()),
-        "{task}"
+        (
+            &task["state"],
+            &task["idle_ms"],
+            &task["busy_ms"],
+            &task["polls"]
+        ),
+        (&"unknown".into(), null, null, null),
+        "not captured is null, not zero: {task}"
     );
 }
 

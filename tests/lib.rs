@@ -228,3 +228,18 @@ pub fn frame_index(chain: &[&str], function: &str) -> usize {
             )
         })
 }
+
+/// A multi_thread runtime kept in a static (one worker, named `shared-rt`,
+/// every driver on), shared by every test of a binary: tasks on it live
+/// outside any test's own runtime.
+pub fn shared_runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("shared-rt")
+            .enable_all()
+            .build()
+            .unwrap()
+    })
+}

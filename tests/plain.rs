@@ -13,8 +13,9 @@ use std::pin::Pin;
 use std::sync::{Barrier, OnceLock};
 use std::task::{Context, Poll};
 
-use leakcheck_tests::{assert_contains, assert_headline, assert_lacks, panic_message, Source};
-use tokio::runtime::Runtime;
+use leakcheck_tests::{
+    assert_contains, assert_headline, assert_lacks, panic_message, shared_runtime, Source,
+};
 use tokio::task::{JoinHandle, LocalSet};
 
 const SRC: Source = Source::new(file!(), include_str!("plain.rs"));
@@ -175,18 +176,6 @@ async fn local_set_under_the_attribute_multi_thread() {
 
 // ── A runtime kept in a static ──────────────────────────────────────────────
 
-fn shared_runtime() -> &'static Runtime {
-    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
-    RUNTIME.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("shared-rt")
-            .enable_all()
-            .build()
-            .unwrap()
-    })
-}
-
 async fn static_runtime(leak: bool) {
     let parked = shared_runtime().spawn(pending::<()>()); // leak:static
     if leak {
@@ -340,11 +329,38 @@ async fn iso_probe_clean_7() {
 /// child process with `threads` test threads, and asserts all `count`
 /// passed.
 fn run_children(prefix: &str, threads: usize, count: usize) {
-    let threads = threads.to_string();
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([prefix, "--ignored", "--test-threads", &threads])
-        .output()
+    run_child(&[prefix, "--test-threads", &threads.to_string()], count);
+}
+
+/// Runs this binary's ignored tests `args` select in a child process, and
+/// asserts all `count` passed. Fixtures that meet at barriers wait forever
+/// for one that failed: after a generous bound (only a hang reaches it) the
+/// child is killed and what it printed so far, the failure included, shown.
+fn run_child(args: &[&str], count: usize) {
+    let child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--ignored", "--nocapture"])
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .unwrap();
+    let pid = child.id().to_string();
+    let (done_tx, done) = std::sync::mpsc::channel();
+    std::thread::spawn(move || done_tx.send(child.wait_with_output()));
+    let out = match done.recv_timeout(std::time::Duration::from_secs(300)) {
+        Ok(out) => out.unwrap(),
+        Err(_) => {
+            let _ = std::process::Command::new("kill")
+                .args(["-9", &pid])
+                .status();
+            let out = done.recv().unwrap().unwrap();
+            panic!(
+                "the child {args:?} hung (a fixture failed before a barrier?):\n{}\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    };
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -367,8 +383,9 @@ fn parallel_plain_tests_are_isolated() {
 // however the task went: on the test's own runtime tokio's count shows it;
 // on a LocalSet or another runtime nothing counts it, and leakcheck cannot
 // tell whether it still runs, so the check keeps failing after it ended.
-// The fixtures run one at a time in a child process: a spawn out of sight
-// counts against every test that set a subscriber of its own meanwhile.
+// Each fixture runs alone in a child process: on a LocalSet or another
+// runtime, task ids that went by unseen count against a test only while no
+// other test built a subscriber (see the next section).
 
 /// A subscriber without leakcheck's layer.
 fn without_leakcheck() -> impl tracing::Subscriber + Send + Sync {
@@ -381,7 +398,14 @@ fn assert_out_of_sight(report: &str, scoped_at: &str) {
     assert_headline(report, 1);
     assert_contains(report, "── 1 task alive that leakcheck knows only by count");
     assert_contains(report, "note: leakcheck did not see 1 task spawn");
-    assert_contains(report, &format!("(built at plain::{scoped_at}"));
+    assert_contains(
+        report,
+        &format!("a tracing subscriber built at plain::{scoped_at}"),
+    );
+    assert_contains(
+        report,
+        "was a thread's default while 1 task id went by unseen",
+    );
     assert_contains(report, "add `.with(leakcheck::layer())` to that subscriber");
 }
 
@@ -478,7 +502,12 @@ async fn out_of_sight_on_a_static_runtime_multi_thread() {
 
 #[test]
 fn a_task_spawned_out_of_sight_still_fails_the_check() {
-    run_children("out_of_sight_", 1, 6);
+    for flavor in ["current_thread", "multi_thread"] {
+        for place in ["here", "on_a_local_set", "on_a_static_runtime"] {
+            let name = format!("out_of_sight_{place}_{flavor}");
+            run_child(&[&name, "--exact"], 1);
+        }
+    }
 }
 
 // ── Another test's task not polled yet hides nothing ───────────────────────
@@ -526,4 +555,152 @@ async fn unpolled_probe_counting() {
 #[test]
 fn another_tests_unpolled_task_hides_nothing() {
     run_children("unpolled_probe_", 2, 2);
+}
+
+// ── Task ids another test hid count against no one else ────────────────────
+//
+// Three tests run at the same time in a child process. One hides spawns on
+// its own runtime: under a scoped subscriber without leakcheck's layer it
+// set before the others built theirs and still holds, and under one it
+// builds after. Meanwhile the others build subscribers of their own: one
+// with leakcheck's layer, one the global default (`fmt().try_init()`).
+// Their checks are not charged with what the first hid; a failure of
+// theirs mentions it.
+
+static HIDER_SET: Barrier = Barrier::new(3);
+static OTHERS_BUILT: Barrier = Barrier::new(3);
+static HID: Barrier = Barrier::new(3);
+static OTHERS_CHECKED: Barrier = Barrier::new(3);
+
+#[tokio::test]
+#[ignore = "run by hidden_spawns_count_against_no_other_test"]
+async fn shared_probe_hider() {
+    let guard = tracing::subscriber::set_default(without_leakcheck());
+    HIDER_SET.wait();
+    OTHERS_BUILT.wait();
+    let held = tokio::spawn(pending::<()>());
+    drop(guard);
+    let fresh =
+        tracing::subscriber::with_default(without_leakcheck(), || tokio::spawn(pending::<()>()));
+    HID.wait();
+    OTHERS_CHECKED.wait();
+    // its own runtime's count shows them (this runtime's only thread was
+    // blocked: they were never polled)
+    let report = leakcheck::find_leaks().await.unwrap_err().to_string();
+    assert_headline(&report, 2);
+    assert_contains(
+        &report,
+        "── 2 tasks alive that leakcheck knows only by count",
+    );
+    held.abort();
+    fresh.abort();
+    let _ = (held.await, fresh.await);
+}
+
+#[tokio::test]
+#[ignore = "run by hidden_spawns_count_against_no_other_test"]
+async fn shared_probe_layered() {
+    HIDER_SET.wait();
+    let seen = tracing::subscriber::with_default(with_leakcheck(), || tokio::spawn(async {}));
+    seen.await.unwrap();
+    OTHERS_BUILT.wait();
+    HID.wait();
+    leakcheck::verify_none().await;
+    // a failure of its own mentions the ids, without counting them
+    let parked = tokio::spawn(pending::<()>()); // leak:shared
+    let report = leakcheck::find_leaks().await.unwrap_err().to_string();
+    assert_headline(&report, 1);
+    assert_contains(&report, &SRC.spawned_at("// leak:shared"));
+    assert_lacks(&report, "knows only by count");
+    assert_contains(
+        &report,
+        "went by unseen since this test built a tracing subscriber at plain::",
+    );
+    assert_contains(&report, "but other tests built subscribers meanwhile");
+    parked.abort();
+    let _ = parked.await;
+    OTHERS_CHECKED.wait();
+}
+
+#[tokio::test]
+#[ignore = "run by hidden_spawns_count_against_no_other_test"]
+async fn shared_probe_global() {
+    HIDER_SET.wait();
+    // the first in this process sets the global default
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::sink)
+        .try_init();
+    OTHERS_BUILT.wait();
+    HID.wait();
+    leakcheck::verify_none().await;
+    OTHERS_CHECKED.wait();
+}
+
+#[test]
+fn hidden_spawns_count_against_no_other_test() {
+    run_children("shared_probe_", 3, 3);
+}
+
+/// A subscriber of the suite's own, with leakcheck's layer.
+fn with_leakcheck() -> impl tracing::Subscriber + Send + Sync {
+    use tracing_subscriber::layer::SubscriberExt;
+    tracing_subscriber::registry().with(leakcheck::layer())
+}
+
+// ── A test that sets the global default hides nothing ──────────────────────
+//
+// Two tests run at the same time in a child process: one sets the global
+// default (`fmt().try_init()`) and runs on; the other hides a spawn on a
+// LocalSet. The global subscriber is no scoped default, so the second's
+// check still fails, saying why.
+
+static GLOBAL_SET: Barrier = Barrier::new(2);
+static GLOBAL_CHECKED: Barrier = Barrier::new(2);
+
+#[tokio::test]
+#[ignore = "run by a_global_default_set_by_a_test_leaves_the_evidence_whole"]
+async fn global_probe_init() {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::sink)
+        .try_init()
+        .unwrap();
+    // its next tracing callback finds the global, built right before
+    tokio::spawn(async {}).await.unwrap();
+    GLOBAL_SET.wait();
+    GLOBAL_CHECKED.wait();
+    leakcheck::verify_none().await;
+}
+
+#[tokio::test]
+#[ignore = "run by a_global_default_set_by_a_test_leaves_the_evidence_whole"]
+async fn global_probe_hider() {
+    GLOBAL_SET.wait();
+    out_of_sight_on_a_local_set().await;
+    GLOBAL_CHECKED.wait();
+}
+
+#[test]
+fn a_global_default_set_by_a_test_leaves_the_evidence_whole() {
+    run_children("global_probe_", 2, 2);
+}
+
+// ── A check never waits for a task of its own ──────────────────────────────
+
+/// Under `Handle::block_on` on a current_thread runtime nothing polls a
+/// task the check would spawn: it takes its bound on task ids without one.
+#[test]
+fn a_check_under_handle_block_on_returns() {
+    let (done_tx, done) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        // a subscriber of the test's own: the check counts task ids
+        drop(tracing::Dispatch::new(with_leakcheck()));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let found = rt.handle().block_on(leakcheck::find_leaks());
+        let _ = done_tx.send(found.map_err(|r| r.to_string()));
+    });
+    // a generous bound: only a hang reaches it
+    let found = done.recv_timeout(std::time::Duration::from_secs(120));
+    assert_eq!(found, Ok(Ok(())));
 }

@@ -257,9 +257,10 @@ async fn a_ticking_task_says_when_it_wakes() {
 async fn a_fast_ticker_is_a_loop_not_a_pending_timer() {
     let (ticked, mut three) = tokio::sync::mpsc::channel::<()>(8);
     let ticker = tokio::spawn(async move {
-        let mut every = tokio::time::interval(Duration::from_millis(7));
+        // a sleep per round, not an `Interval`: tokio before 1.54 reports an
+        // interval's deadline only until its first tick
         loop {
-            every.tick().await;
+            tokio::time::sleep(Duration::from_millis(7)).await;
             let _ = ticked.try_send(());
         }
     });
@@ -293,10 +294,9 @@ async fn a_fast_ticker_is_a_loop_not_a_pending_timer() {
 async fn a_slow_ticker_that_slept_through_the_grace_may_end_on_its_own() {
     let (ticked, mut ticks) = tokio::sync::mpsc::channel::<()>(1);
     let reaper = tokio::spawn(async move {
-        let mut every = tokio::time::interval(Duration::from_millis(150));
         loop {
-            every.tick().await;
             let _ = ticked.try_send(());
+            tokio::time::sleep(Duration::from_millis(150)).await; // as above: not an Interval
         }
     });
     // each check right after a tick: its grace ends long before the next

@@ -115,7 +115,7 @@ async fn a_future_tokio_cannot_trace_is_called_out() {
     let task = tokio::spawn(std::future::pending::<()>());
     let report = leakcheck::find_leaks().await.unwrap_err().to_string();
     let opaque = "   no await trace: it waits on something tokio's task dump cannot see: \
-        futures-util's FuturesUnordered or join_all, I/O readiness (accept, a read), a \
+        futures-util's FuturesUnordered or join_all, socket readiness (accept, readable()), a \
         hand-written future, or std::future::pending()\n";
     assert!(report.contains(opaque), "{report}");
     task.abort();

@@ -14,22 +14,10 @@ use std::process::{Command, Output};
 use std::sync::mpsc;
 use std::sync::OnceLock;
 
-use leakcheck_tests::{assert_contains, assert_lacks, Source};
+use leakcheck_tests::{assert_contains, assert_lacks, shared_runtime, Source};
 use tokio::runtime::{Handle, Runtime};
 
 const SRC: Source = Source::new(file!(), include_str!("test_main.rs"));
-
-fn shared_runtime() -> &'static Runtime {
-    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
-    RUNTIME.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("shared-rt")
-            .enable_all()
-            .build()
-            .unwrap()
-    })
-}
 
 /// A worker thread that runs until told to stop (or forever, given `None`).
 #[inline(never)]

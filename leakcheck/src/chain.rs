@@ -128,7 +128,8 @@ pub(crate) fn user_chain(id: ChainId) -> Vec<String> {
         .collect()
 }
 
-fn resolve_ip(ip: usize) -> Vec<Frame> {
+/// The frames (inlined ones included) at return address `ip`.
+pub(crate) fn resolve_ip(ip: usize) -> Vec<Frame> {
     let mut frames = Vec::new();
     // `resolve` looks up `ip - 1`, which is right for return addresses.
     backtrace::resolve(ip as *mut std::ffi::c_void, |symbol| {

@@ -21,17 +21,33 @@ struct Found {
     leaked: Vec<TaskInfo>,
     /// Alive on the test's runtime, but never seen spawn.
     unseen: usize,
-    /// Spawned out of leakcheck's sight under a subscriber the test set.
+    /// Task ids that went by unseen since the test built a subscriber.
     hidden: Hidden,
 }
 
-/// Tasks the test spawned while a tracing subscriber of its own without
-/// leakcheck's layer was the default (the `process` feature counts them).
+/// Task ids that went by out of leakcheck's sight since the test first
+/// built a tracing subscriber of its own (the `process` feature counts
+/// them): tasks spawned while a subscriber without leakcheck's layer was
+/// a thread's default.
 #[derive(Default)]
 struct Hidden {
     count: usize,
     /// Where the test built its subscribers, as call chains.
     built_at: Vec<crate::chain::ChainId>,
+    /// Other tests built subscribers meanwhile: the ids may be theirs.
+    others_built: bool,
+}
+
+impl Hidden {
+    /// The ids the check fails on: all of them when they can only be this
+    /// test's, or when the check itself runs where leakcheck cannot see
+    /// (`blind`); none when other tests may have hidden them.
+    fn counted(&self, blind: bool) -> usize {
+        match self.others_built && !blind {
+            true => 0,
+            false => self.count,
+        }
+    }
 }
 
 /// Waits out the grace for the calling test's tasks, then reports them.
@@ -49,7 +65,7 @@ pub(crate) async fn check(at: &'static Location<'static>) -> Result<(), Report> 
     let blind = crate::spans::blind_here();
     // a check called from a task of the test's is not its own leak
     let me: Option<u64> = tokio::task::try_id().and_then(|id| id.to_string().parse().ok());
-    let hidden_below = hidden_below(owner.id, handle.as_ref()).await;
+    let hidden_below = hidden_below(owner.id);
     let _waiting = tasks::Waiting::new();
     let look = || {
         let scope = Scope {
@@ -65,7 +81,7 @@ pub(crate) async fn check(at: &'static Location<'static>) -> Result<(), Report> 
             .as_ref()
             .map_or(0, |h| crate::spans::unseen_on(h, owner.id));
         let hidden = hidden(owner.id, hidden_below);
-        let clean = leaked.is_empty() && unseen == 0 && hidden.count == 0;
+        let clean = leaked.is_empty() && unseen == 0 && hidden.counted(blind.is_some()) == 0;
         let found = Found {
             leaked,
             unseen,
@@ -100,41 +116,17 @@ fn report(
     found: Found,
     blind: Option<&'static str>,
 ) -> Report {
+    let counted = found.hidden.counted(blind.is_some());
     let mut report = Report {
         name,
         kind,
         grace,
         groups: crate::tree::build(found.leaked),
-        unidentified: found.unseen.max(found.hidden.count),
+        unidentified: found.unseen.max(counted),
         ..Report::default()
     };
-    if found.hidden.count > 0 {
-        let n = found.hidden.count;
-        let sites: Vec<String> = found
-            .hidden
-            .built_at
-            .iter()
-            .filter_map(|&chain| {
-                let frames = crate::chain::resolve(chain);
-                let first = frames.iter().find(|f| !f.is_internal())?;
-                Some(first.to_string())
-            })
-            .collect();
-        let built = match sites.as_slice() {
-            [] => String::new(),
-            sites => format!(" (built at {})", sites.join("; ")),
-        };
-        report.notes.push(format!(
-            "leakcheck did not see {} spawn: this test set a tracing subscriber of its own{built} \
-             as a thread's default (`set_default`, `with_default`), and one without \
-             leakcheck's layer hides tokio's task spans, so leakcheck cannot tell whether \
-             {} still running (on a LocalSet or another runtime it cannot even count {}); \
-             add `.with(leakcheck::layer())` to that subscriber. (A task spawned out of sight \
-             by a test running at the same time is counted here too.)",
-            crate::text::count(n, "task"),
-            if n == 1 { "it is" } else { "they are" },
-            if n == 1 { "it" } else { "them" },
-        ));
+    if counted > 0 {
+        report.notes.push(hidden_note(&found.hidden, blind));
     } else if found.unseen > 0 {
         let why = blind.unwrap_or(
             "they were spawned where tokio's spans did not reach leakcheck: on a thread whose \
@@ -146,41 +138,97 @@ fn report(
             .push(format!("leakcheck did not see those tasks spawn: {why}"));
     }
     report.gather_notes();
+    if report.is_failure() && counted == 0 && found.hidden.count > 0 {
+        // not evidence against this test, but worth knowing beside a failure
+        report.notes.push(shared_note(&found.hidden));
+    }
     report
 }
 
-/// Where counting hidden spawns stops (see `process::hidden`): past the id
-/// of a task spawned now, when the test built a dispatcher of its own
-/// (the ids below it were all made before this check).
-#[cfg(all(feature = "process", target_os = "linux"))]
-async fn hidden_below(owner: u64, handle: Option<&Handle>) -> u64 {
-    use crate::process::hidden;
-    if !hidden::built_by(owner) {
-        return 0;
+/// Where the test built its subscribers: " at <site>; <site>", or "".
+fn built_at(hidden: &Hidden) -> String {
+    let sites: Vec<String> = hidden
+        .built_at
+        .iter()
+        .filter_map(|&chain| {
+            let frames = crate::chain::resolve(chain);
+            let first = frames.iter().find(|f| !f.is_internal())?;
+            Some(first.to_string())
+        })
+        .collect();
+    match sites.as_slice() {
+        [] => String::new(),
+        sites => format!(" at {}", sites.join("; ")),
     }
-    match handle {
-        Some(handle) => {
-            let probe = handle.spawn(async {});
-            let below = crate::process::task_number(probe.id());
-            let _ = probe.await;
-            below
-        }
-        None => hidden::max_seen() + 1,
+}
+
+/// The note of a check that fails on task ids that went by unseen.
+fn hidden_note(hidden: &Hidden, blind: Option<&'static str>) -> String {
+    let n = hidden.count;
+    let ids = crate::text::count(n, "task id");
+    let (those, they) = match n {
+        1 => ("that task", "it"),
+        _ => ("those tasks", "them"),
+    };
+    let whose = match (hidden.others_built, blind) {
+        (true, Some(why)) => format!(
+            " This check ran where leakcheck cannot see ({why}), so it fails; other tests built \
+             tracing subscribers meanwhile too, and some of those ids may be theirs."
+        ),
+        (false, Some(why)) => format!(" This check, too, ran where leakcheck cannot see: {why}."),
+        _ => String::new(),
+    };
+    format!(
+        "leakcheck did not see {} spawn: a tracing subscriber built{} (by this test) was a \
+         thread's default while {ids} went by unseen. One without leakcheck's layer hides \
+         tokio's task spans, so leakcheck cannot tell whether {those} still run{} (on a LocalSet \
+         or another runtime it cannot even count {they}); add `.with(leakcheck::layer())` to \
+         that subscriber.{whose}",
+        crate::text::count(n, "task"),
+        built_at(hidden),
+        if n == 1 { "s" } else { "" },
+    )
+}
+
+/// The note of a failing check on task ids that went by unseen, but that
+/// other tests may have hidden.
+fn shared_note(hidden: &Hidden) -> String {
+    format!(
+        "{} went by unseen since this test built a tracing subscriber{}, but other tests built \
+         subscribers meanwhile, so leakcheck cannot tell whose spawns they were and does not \
+         count them here. A subscriber without leakcheck's layer hides tokio's task spans \
+         while it is a thread's default: if this test's lacks it, add \
+         `.with(leakcheck::layer())`.",
+        crate::text::count(hidden.count, "task id"),
+        built_at(hidden),
+    )
+}
+
+/// Where counting hidden spawns stops (see `process::hidden`): a task id
+/// made now, when the test built a dispatcher of its own (the ids below it
+/// were all made before this check). Never waits: any runtime, or none.
+#[cfg(all(feature = "process", target_os = "linux"))]
+fn hidden_below(owner: u64) -> u64 {
+    use crate::process::hidden;
+    match hidden::built_by(owner) {
+        true => hidden::fresh_id(),
+        false => 0,
     }
 }
 
 #[cfg(not(all(feature = "process", target_os = "linux")))]
-async fn hidden_below(_: u64, _: Option<&Handle>) -> u64 {
+fn hidden_below(_: u64) -> u64 {
     0
 }
 
-/// What the test `owner` hid below task id `below`.
+/// What went by unseen for the test `owner` below task id `below`.
 #[cfg(all(feature = "process", target_os = "linux"))]
 fn hidden(owner: u64, below: u64) -> Hidden {
     match crate::process::hidden::hidden(owner, below) {
         Some(found) => Hidden {
             count: found.count,
             built_at: found.built_at,
+            others_built: found.others_built,
         },
         None => Hidden::default(),
     }

@@ -1,5 +1,6 @@
 //! [`Report`]: what a failed check says, as a tree of leaked-task groups.
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::panic::Location;
 use std::time::Duration;
@@ -59,6 +60,9 @@ pub struct Report {
     /// What holds for every task in the report, said once (for example
     /// why no task has an await trace).
     pub notes: Vec<String>,
+    /// The leaked tasks that were polled again during the check's grace
+    /// (for the advice on tasks waiting on a timer).
+    pub(crate) woke_in_grace: BTreeSet<u64>,
 }
 
 /// What a [`Report`] is about.
@@ -275,7 +279,7 @@ impl Report {
 /// The note for reports with await traces: what a trace cannot show, so
 /// that a `select!` whose other arm waits on a socket is not misread.
 const PARTIAL_TRACES: &str = "await traces leave out what tokio's task dump cannot see: a branch \
-    waiting on I/O readiness (`accept`, reads) or inside a hand-written future";
+    waiting on socket readiness (`accept`, `readable()`) or inside a hand-written future";
 
 /// The note for binaries whose call chains have no file and line.
 const NO_LINES: &str = "call chains show functions without file:line, and inlined callers are \
@@ -295,6 +299,7 @@ impl fmt::Display for Report {
                 .iter()
                 .any(|n| n.starts_with("no await traces: ")),
             grace: self.grace,
+            woke: &self.woke_in_grace,
         };
         for group in &self.groups {
             writeln!(f)?;
@@ -333,11 +338,13 @@ pub(crate) const COUNT_MODE: &str = "spawn sites are unknown: this build lacks `
     \"tokio_unstable\", \"-C\", \"force-frame-pointers=yes\"]";
 
 /// What every group of a report is printed with.
-struct Shared {
+struct Shared<'a> {
     /// The await-trace gap is said once, as a note.
     gap: bool,
     /// How long the check waited.
     grace: Duration,
+    /// Tasks polled again during the grace.
+    woke: &'a BTreeSet<u64>,
 }
 
 /// One group and, indented under it, the groups its tasks spawned.
@@ -347,7 +354,7 @@ fn write_group(
     group: &LeakGroup,
     indent: &str,
     spawner: Option<&LeakGroup>,
-    shared: &Shared,
+    shared: &Shared<'_>,
 ) -> fmt::Result {
     let n = group.tasks.len();
     let site = group
@@ -375,7 +382,7 @@ fn write_group(
     }
     write_waiting(f, first, &body, shared.gap)?;
     if let Some(wake) = first.next_wake {
-        writeln!(f, "{body}{}", wake_line(wake, first, shared.grace))?;
+        writeln!(f, "{body}{}", wake_line(wake, first, shared))?;
     }
     let chain = first.call_chain();
     if !chain.is_empty() {
@@ -390,21 +397,17 @@ fn write_group(
     Ok(())
 }
 
-/// What a pending timer means for a leaked task. One that already woke
-/// during the grace and went back to waiting (a loop on a timer, most
-/// likely) will not be ended by a longer grace; one that has not woken since
-/// the check began may end when its timer fires.
-fn wake_line(wake: Duration, task: &TaskInfo, grace: Duration) -> String {
-    /// The task clock's resolution, with room: an idle time this close to
-    /// the grace may have begun before the check did.
-    const SLACK: Duration = Duration::from_millis(5);
-    let woke_in_grace = task.polls >= 2 && task.idle.is_some_and(|idle| idle + SLACK < grace);
+/// What a pending timer means for a leaked task. One that woke during the
+/// grace (polled again since the check's first look) and went back to
+/// waiting, a loop on a timer most likely, will not be ended by a longer
+/// grace; one that has not may end when its timer fires.
+fn wake_line(wake: Duration, task: &TaskInfo, shared: &Shared<'_>) -> String {
     let wake = human(wake);
-    match woke_in_grace {
+    match shared.woke.contains(&task.id) {
         true => format!(
             "next wake in {wake}: it already woke during the {} grace and went back to \
              waiting, so a longer grace is unlikely to end it (stop the task)",
-            human(grace)
+            human(shared.grace)
         ),
         false => format!(
             "next wake in {wake}: a timer is pending, so it may end on its own (raise the grace \

@@ -58,7 +58,7 @@ impl Settings {
                 // a crate's own file names its own targets; a shared one
                 // higher up may name other crates' too
                 if path.parent() == Some(dir) {
-                    file.check_targets(dir, &path)?;
+                    checked_targets(&file, dir, &path)?;
                 }
                 file.for_target(target)
             }
@@ -103,6 +103,17 @@ fn find_file(dir: &Path) -> Option<PathBuf> {
         }
     }
     None
+}
+
+/// [`File::check_targets`], once per process for each file.
+fn checked_targets(file: &File, dir: &Path, path: &Path) -> Result<(), String> {
+    type Cache = Mutex<HashMap<PathBuf, Result<(), String>>>;
+    static CACHE: OnceLock<Cache> = OnceLock::new();
+    let mut cache = CACHE.get_or_init(Default::default).lock();
+    cache
+        .entry(path.to_owned())
+        .or_insert_with(|| file.check_targets(dir, path))
+        .clone()
 }
 
 /// `path`, parsed once per process.

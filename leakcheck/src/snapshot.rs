@@ -200,7 +200,7 @@ impl AwaitNode {
 
 /// The one line a report prints for a task tokio's dump has no frames for.
 pub(crate) const OPAQUE: &str = "no await trace: it waits on something tokio's task dump cannot \
-    see: futures-util's FuturesUnordered or join_all, I/O readiness (accept, a read), a \
+    see: futures-util's FuturesUnordered or join_all, socket readiness (accept, readable()), a \
     hand-written future, or std::future::pending()";
 
 impl fmt::Display for AwaitTrace {

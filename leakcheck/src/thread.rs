@@ -1,5 +1,12 @@
 //! [`ThreadInfo`]: an OS thread a report names.
 
+use std::sync::{Arc, OnceLock};
+
+use parking_lot::Mutex;
+use rustc_hash::FxHashMap;
+
+use crate::frame::Frame;
+
 /// An OS thread still running when a test binary checked by
 /// `verify_test_main!()` ended.
 ///
@@ -19,7 +26,7 @@ pub struct ThreadInfo {
     pub(crate) chain: u32,
     /// The chain from the DWARF unwinder, when the frame-pointer walk found
     /// nothing (`chain` is 0): return addresses, innermost first.
-    pub(crate) unwound: Option<std::sync::Arc<[usize]>>,
+    pub(crate) unwound: Option<Arc<[usize]>>,
 }
 
 impl ThreadInfo {
@@ -39,9 +46,9 @@ impl ThreadInfo {
 
     /// Every frame of the chain that started the thread, innermost first:
     /// from the frame-pointer walk, or else from the DWARF unwinder.
-    pub(crate) fn frames(&self) -> std::sync::Arc<[crate::frame::Frame]> {
+    pub(crate) fn frames(&self) -> Arc<[Frame]> {
         match (&self.unwound, self.chain) {
-            (Some(ips), 0) => ips.iter().flat_map(|&ip| resolve_ip(ip)).collect(),
+            (Some(ips), 0) => resolve_unwound(ips),
             _ => crate::chain::resolve(self.chain),
         }
     }
@@ -85,18 +92,30 @@ fn is_unwinder(function: &str) -> bool {
     function.starts_with("backtrace::") || function.starts_with("<backtrace::")
 }
 
-/// The frames (inlined ones included) at return address `ip`.
-fn resolve_ip(ip: usize) -> Vec<crate::frame::Frame> {
+/// The frames of a DWARF-unwound chain, symbolized once per chain (a
+/// report asks several times per thread) and once per return address
+/// (threads started the same way share most of theirs).
+fn resolve_unwound(ips: &Arc<[usize]>) -> Arc<[Frame]> {
+    type Cache<K> = OnceLock<Mutex<FxHashMap<K, Arc<[Frame]>>>>;
+    static CHAINS: Cache<Arc<[usize]>> = OnceLock::new();
+    static ADDRESSES: Cache<usize> = OnceLock::new();
+    let chains = CHAINS.get_or_init(Default::default);
+    if let Some(frames) = chains.lock().get(ips) {
+        return frames.clone();
+    }
+    let addresses = ADDRESSES.get_or_init(Default::default);
     let mut frames = Vec::new();
-    // `resolve` looks up `ip - 1`, which is right for return addresses.
-    backtrace::resolve(ip as *mut std::ffi::c_void, |symbol| {
-        let function = symbol.name().map(|n| format!("{n:#}")).unwrap_or_default();
-        frames.push(crate::frame::Frame::new(
-            &function,
-            symbol.filename(),
-            symbol.lineno(),
-            symbol.colno(),
-        ));
-    });
+    for &ip in ips.iter() {
+        let known = addresses.lock().get(&ip).cloned();
+        let at = known.unwrap_or_else(|| {
+            // symbolized outside the lock: it can take a while
+            let at: Arc<[Frame]> = crate::chain::resolve_ip(ip).into();
+            addresses.lock().insert(ip, at.clone());
+            at
+        });
+        frames.extend(at.iter().cloned());
+    }
+    let frames: Arc<[Frame]> = frames.into();
+    chains.lock().insert(ips.clone(), frames.clone());
     frames
 }

@@ -1,6 +1,7 @@
 //! [`Tracker`]: the public face of one runtime's live-task tracking, and
 //! the wait-then-report loop behind every leak check.
 
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::future::Future;
 use std::panic::Location;
@@ -412,6 +413,7 @@ impl Tracker {
             name: state.name.clone(),
             kind,
             grace,
+            woke_in_grace: std::mem::take(&mut found.woke),
             groups: crate::tree::build(found.leaked),
             unidentified: found.unidentified,
             blocking: found.blocking,
@@ -446,13 +448,29 @@ impl Tracker {
         let _spans = crate::layer::tasks::Waiting::new();
         let theirs = state.clone();
         let ring = move || theirs.notify.notify_waiters();
+        // each task's polls at the first look: which ones woke during the grace
+        let mut first: Option<HashMap<u64, u64>> = None;
         let look = || {
             let found = self.found(handle);
+            first.get_or_insert_with(|| found.leaked.iter().map(|t| (t.id, t.polls)).collect());
             let poll = found.blocking > 0 || !mode::IDENTITIES;
             let clean = found.is_clean();
             Look { found, clean, poll }
         };
-        settle(deadline, &self.notifies(), ring, look).await
+        let mut found = settle(deadline, &self.notifies(), ring, look).await;
+        let first = first.unwrap_or_default();
+        found.woke = found
+            .leaked
+            .iter()
+            // polled before the check and again since: a first poll is no wake
+            .filter(|t| {
+                first
+                    .get(&t.id)
+                    .is_some_and(|&polls| polls > 0 && t.polls > polls)
+            })
+            .map(|t| t.id)
+            .collect();
+        found
     }
 
     /// What wakes a waiting check: the terminate hook, and task spans closing.
@@ -485,6 +503,7 @@ impl Tracker {
             leaked,
             unidentified: mode::unidentified(state, &self.data, handle),
             blocking: handle.and_then(|h| self.blocking_in_flight(h)).unwrap_or(0),
+            woke: BTreeSet::new(),
         }
     }
 
@@ -516,6 +535,9 @@ struct Found {
     leaked: Vec<TaskInfo>,
     unidentified: usize,
     blocking: usize,
+    /// The leaked tasks polled again since the check's first look (and
+    /// polled before it).
+    woke: BTreeSet<u64>,
 }
 
 impl Found {

@@ -93,8 +93,9 @@ pub(crate) fn task(t: &TaskInfo) -> Task {
         state: t.state.as_str().to_owned(),
         age_ms: millis(t.age),
         idle_ms: t.idle.map(millis),
-        busy_ms: millis(t.busy),
-        polls: t.polls,
+        // with poll state captured, a task always has an idle time
+        busy_ms: t.idle.map(|_| millis(t.busy)),
+        polls: t.idle.map(|_| t.polls),
         parent: parent(&t.parent),
         spawn_site: site_text(t.spawn_site),
         call_chain: t.call_chain(),

@@ -97,10 +97,10 @@ pub struct Task {
     pub age_ms: u64,
     /// Time since its last poll ended; null when polls are not captured.
     pub idle_ms: Option<u64>,
-    /// Time spent inside its polls.
-    pub busy_ms: u64,
-    /// Polls so far (0 when polls are not captured).
-    pub polls: u64,
+    /// Time spent inside its polls; null when polls are not captured.
+    pub busy_ms: Option<u64>,
+    /// Polls so far; null when polls are not captured.
+    pub polls: Option<u64>,
     /// Who spawned it.
     pub parent: TaskParent,
     /// `path:line:col`; null when unknown.

@@ -61,7 +61,7 @@
 //!   }],
 //!   "tasks": [{                        // with debug=2 only; by id
 //!     "id": 12, "name": null, "state": "idle",
-//!     "age_ms": 61234, "idle_ms": 61200, "busy_ms": 0, "polls": 1,
+//!     "age_ms": 61234, "idle_ms": 61200, "busy_ms": 0, "polls": 1,  // these 3 null under spawn_sites
 //!     "parent": {"kind": "task", "id": 3, "spawn_site": "src/main.rs:20:5", "alive": true},
 //!     "spawn_site": "src/session.rs:40:9",
 //!     "call_chain": ["app::session::start at src/session.rs:40:9"]

@@ -100,9 +100,9 @@ fn task_block(out: &mut String, t: &Task) {
         t.state,
         ms(t.age_ms)
     );
-    if let Some(idle) = t.idle_ms {
-        let polls = count(usize::try_from(t.polls).unwrap_or(usize::MAX), "poll");
-        let _ = write!(out, ", idle {}, busy {}, {polls}", ms(idle), ms(t.busy_ms));
+    if let (Some(idle), Some(busy), Some(polls)) = (t.idle_ms, t.busy_ms, t.polls) {
+        let polls = count(usize::try_from(polls).unwrap_or(usize::MAX), "poll");
+        let _ = write!(out, ", idle {}, busy {}, {polls}", ms(idle), ms(busy));
     }
     let site = t.spawn_site.as_deref().unwrap_or("an unknown site");
     let _ = writeln!(out, "\n    spawned at {site}");

@@ -126,11 +126,26 @@ pub(crate) fn interesting(meta: &Metadata<'_>) -> bool {
 /// A `tracing` layer that gives leakcheck task names, "never wakes" and
 /// "next wake in".
 ///
-/// `#[leakcheck::test]` installs it as the global subscriber when the
-/// `tracing` feature is on and no global subscriber is set. If your tests or
-/// service set their own subscriber, add this layer to it, and set yours
-/// before the first `#[leakcheck::test]` runs: once leakcheck's is in place,
-/// a later `set_global_default` (or `tracing_subscriber::fmt::init()`) fails.
+/// With the `tracing` feature (and not `process`), a `#[leakcheck::test]`
+/// whose thread has no subscriber at all (no default of its own, no global
+/// one) makes `registry().with(layer())` the *thread-local* default of the
+/// test's thread and of its runtime's threads. It never takes the global
+/// default, so your suite's `set_global_default` (or
+/// `tracing_subscriber::fmt::init()`) still works whenever it comes. A
+/// subscriber of yours that is already in place when the test starts is
+/// used instead: add this layer to it. A test that calls `fmt().init()`
+/// in its own body keeps leakcheck's default on the threads that already
+/// have it (the test's thread until the test ends, its runtime's workers):
+/// what they log does not reach the new global subscriber, while other
+/// threads' logs do. Set yours up before the test starts (a `#[ctor]`), or
+/// in the body with `set_default` and this layer added.
+///
+/// With the `process` feature, leakcheck's default is every thread's and
+/// passes everything on to your global subscriber, set whenever. Add this
+/// layer to a subscriber you make a thread's default yourself
+/// (`set_default`, `with_default`): without it, the tasks spawned under it
+/// are hidden, and a check says so rather than passing.
+///
 /// It only looks at tokio's task and timer spans and waker events (a
 /// per-layer filter), so it changes nothing for your other layers.
 ///

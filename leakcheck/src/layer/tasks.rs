@@ -243,8 +243,15 @@ pub(super) fn spawned(task: u64, fields: Fields) -> Arc<Seen> {
     seen
 }
 
+/// Called with a task's id as its span closes, before it leaves the table,
+/// once set (the `process` feature marks the task seen).
+pub(crate) static ON_CLOSE: OnceLock<fn(u64)> = OnceLock::new();
+
 /// The task's span closed: it ended (or its future was dropped).
 pub(super) fn closed(task: u64) {
+    if let Some(hook) = ON_CLOSE.get() {
+        hook(task);
+    }
     shard(task).write().remove(&task);
     if WAITERS.load(SeqCst) > 0 {
         ended().notify_waiters();

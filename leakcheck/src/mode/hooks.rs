@@ -8,8 +8,8 @@
 //! plain thread). Each capture level's hooks are compiled for its record
 //! [`Layout`].
 
+use super::id_u64;
 use std::cell::Cell;
-use std::hash::{Hash, Hasher};
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::sync::Arc;
 
@@ -46,28 +46,6 @@ impl Data {
             clock: Clock::new(),
         }
     }
-}
-
-/// `task::Id` as the `u64` it prints as. tokio has no public accessor, but
-/// `Id` hashes as exactly that one `u64`.
-pub(crate) fn id_u64(id: tokio::task::Id) -> u64 {
-    struct Capture(u64);
-    impl Hasher for Capture {
-        fn finish(&self) -> u64 {
-            self.0
-        }
-        fn write(&mut self, bytes: &[u8]) {
-            for b in bytes {
-                self.0 = (self.0 << 8) | u64::from(*b);
-            }
-        }
-        fn write_u64(&mut self, n: u64) {
-            self.0 = n;
-        }
-    }
-    let mut capture = Capture(0);
-    id.hash(&mut capture);
-    capture.0
 }
 
 /// Installs the task hooks the capture level needs.
@@ -279,18 +257,4 @@ pub(crate) fn is_tracked(data: &Data, id: u64) -> bool {
 /// Every leaked task has an identity here.
 pub(crate) fn unidentified(_: &State, _: &Data, _: Option<&Handle>) -> usize {
     0
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn id_u64_matches_display() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
-        let handle = rt.spawn(async {});
-        assert_eq!(id_u64(handle.id()).to_string(), handle.id().to_string());
-    }
 }

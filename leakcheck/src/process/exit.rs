@@ -93,10 +93,16 @@ fn look(name: &str, options: &Options) -> Option<Report> {
     let (ended, cv) = tasks::ended_sync();
     let (threads, tasks) = loop {
         let seen = (*ended.lock(), super::threads::exits());
+        // only a look that began after the deadline is the verdict (a slow
+        // one may have seen what ended while it looked)
+        let began = Instant::now();
         let running: Vec<&Arc<Thread>> = watched.iter().filter(|t| t.running()).collect();
         let tasks = tasks(options);
-        if (running.is_empty() && tasks.is_empty()) || Instant::now() >= deadline {
+        if (running.is_empty() && tasks.is_empty()) || began >= deadline {
             break (running.iter().map(|t| t.info()).collect(), tasks);
+        }
+        if Instant::now() >= deadline {
+            continue; // it passed during the look: look once more
         }
         let mut count = ended.lock();
         // nothing ended since the look began: wait until something does

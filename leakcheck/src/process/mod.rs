@@ -29,6 +29,8 @@ pub(crate) mod exit;
 #[cfg(target_os = "linux")]
 mod forward;
 #[cfg(target_os = "linux")]
+mod global;
+#[cfg(target_os = "linux")]
 pub(crate) mod hidden;
 #[cfg(target_os = "linux")]
 mod raw;
@@ -42,7 +44,6 @@ pub(crate) use linux::*;
 
 #[cfg(target_os = "linux")]
 mod linux {
-    use std::hash::{Hash, Hasher};
     use std::sync::Arc;
 
     use crate::owner::Owner;
@@ -53,34 +54,13 @@ mod linux {
         super::tee::install_here();
     }
 
-    /// `task::Id` as the `u64` it prints as (it hashes as exactly that).
-    pub(crate) fn task_number(id: tokio::task::Id) -> u64 {
-        struct Capture(u64);
-        impl Hasher for Capture {
-            fn finish(&self) -> u64 {
-                self.0
-            }
-            fn write(&mut self, bytes: &[u8]) {
-                for b in bytes {
-                    self.0 = (self.0 << 8) | u64::from(*b);
-                }
-            }
-            fn write_u64(&mut self, n: u64) {
-                self.0 = n;
-            }
-        }
-        let mut capture = Capture(0);
-        id.hash(&mut capture);
-        capture.0
-    }
-
     /// The test the code running here belongs to: that of the task being
     /// polled on this thread if leakcheck saw it spawn, else the thread's.
     /// `make`: give the thread an owner if it has none yet (only where std
     /// has set the thread up: never in a constructor before `main`).
     pub(crate) fn current_owner(make: bool) -> Option<Arc<Owner>> {
         let task = tokio::task::try_id()
-            .map(task_number)
+            .map(crate::mode::id_u64)
             .and_then(crate::layer::tasks::lookup)
             .and_then(|seen| seen.owner.clone());
         task.or_else(|| match make || super::threads::started_here() {

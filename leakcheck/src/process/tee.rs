@@ -9,22 +9,7 @@
 //! forwards every span and event to it, translating span ids, so the
 //! user's logs keep their spans.
 //!
-//! tracing has no getter for the global default, but a thread without a
-//! thread-local default sees it: the tee asks one started with libc's own
-//! `pthread_create` (a probe, about 20µs). While no global is known it
-//! asks
-//!
-//! - when a new dispatcher was just made (tracing then calls every
-//!   dispatcher's `max_level_hint`, and `set_global_default` usually
-//!   follows at once): on the next callback of the thread that made it,
-//!   on every callback anywhere for the next [`WINDOW`], and on the first
-//!   callback after that;
-//! - and from any callback at most every [`EVERY`], so that a global set
-//!   later (on a helper thread that logs nothing afterwards, in a
-//!   constructor after other tracing activity) is found all the same.
-//!
-//! Until it is found, a callback costs one read of the coarse clock (a few
-//! nanoseconds).
+//! The global default is found by [`super::global`].
 //!
 //! The tee's spans are closed through the thread's default dispatcher
 //! (tracing-subscriber's registry closes a span's parent that way, and
@@ -33,10 +18,9 @@
 //! that its span ids never reach the user's registry.
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::*};
 use std::sync::OnceLock;
 
-use parking_lot::Mutex;
 use tracing_core::field::{Field, Visit};
 use tracing_core::span::{Attributes, Current, Id, Record};
 use tracing_core::subscriber::{Interest, NoSubscriber};
@@ -46,32 +30,15 @@ use tracing_subscriber::registry::{LookupSpan, Registry, SpanData};
 
 use crate::layer::muted;
 
-/// How long after a new dispatcher is made every callback looks for a new
-/// global default. Looks are serialized.
-const WINDOW: coarsetime::Duration = coarsetime::Duration::from_millis(4);
-
-/// How often, at most, a callback looks for a global default otherwise.
-const EVERY: coarsetime::Duration = coarsetime::Duration::from_millis(20);
+use super::global::Global;
 
 type Reg = Layered<Box<dyn Layer<Registry> + Send + Sync>, Registry>;
 
 /// The tee itself.
 pub(crate) struct Tee {
     reg: Reg,
-    inner: OnceLock<Dispatch>,
-    /// Until when every callback looks for a new global (a dispatcher was
-    /// made), in coarse clock ticks; 0 for no window.
-    window_until: AtomicU64,
-    /// When the next look of the slow cadence is due, in coarse clock
-    /// ticks (0: at once, for a global set before the tee existed).
-    next_look: AtomicU64,
-    /// Serializes looks.
-    looking: Mutex<()>,
-}
-
-/// The coarse monotonic clock, in coarsetime's ticks (a few ns to read).
-fn ticks() -> u64 {
-    coarsetime::Instant::now_without_cache_update().as_ticks()
+    /// The user's global default ("the inner"), once found.
+    inner: Global,
 }
 
 /// Set once the tee exists: a dispatcher built before is the tee itself.
@@ -91,10 +58,7 @@ pub(super) fn tee() -> &'static Dispatch {
         }
         let tee = Dispatch::new(Tee {
             reg: Registry::default().with(layer),
-            inner: OnceLock::new(),
-            window_until: AtomicU64::new(0),
-            next_look: AtomicU64::new(0),
-            looking: Mutex::new(()),
+            inner: Global::new(),
         });
         READY.store(true, SeqCst);
         tee
@@ -115,26 +79,6 @@ thread_local! {
     /// Set while the inner's registry, closing a span, closes its parent
     /// through the default dispatcher (us), and while ours does the same.
     static CLOSING: Cell<Closing> = const { Cell::new(Closing::No) };
-    /// This thread made a dispatcher and has not looked for a global since.
-    static MADE_HERE: Cell<bool> = const { Cell::new(false) };
-    /// This thread is refreshing callsite interests itself.
-    static REBUILDING: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Marks this thread as refreshing callsite interests until dropped.
-struct Rebuilding;
-
-impl Rebuilding {
-    fn start() -> Rebuilding {
-        let _ = REBUILDING.try_with(|r| r.set(true));
-        Rebuilding
-    }
-}
-
-impl Drop for Rebuilding {
-    fn drop(&mut self) {
-        let _ = REBUILDING.try_with(|r| r.set(false));
-    }
 }
 
 /// Whether a span is a task's `runtime.spawn` span (one the layer keeps a
@@ -184,10 +128,7 @@ impl Tee {
     /// The user's global subscriber, once known.
     #[inline]
     fn inner(&self) -> Option<&Dispatch> {
-        match self.inner.get() {
-            Some(inner) => Some(inner),
-            None => self.maybe_look(),
-        }
+        self.inner.find()
     }
 
     /// Runs `f` with the tee as this thread's default dispatcher, so that
@@ -198,70 +139,23 @@ impl Tee {
         if foreign == 0 || (foreign == 1 && self.inner.get().is_some()) {
             return f(); // no dispatcher but the tee and the global: the tee is the default
         }
-        if tracing::dispatcher::get_default(|d| d.is::<Tee>()) {
-            return f();
+        // Inside another `get_default` (a callback of a subscriber's own,
+        // say) tracing hands out no dispatcher at all, and the default's
+        // cell is borrowed: replacing it would panic. A registry closing
+        // through the default gets none there too, so nothing needs routing.
+        let current = tracing::dispatcher::get_default(|d| {
+            if d.is::<Tee>() {
+                ThreadDefault::Tee
+            } else if d.is::<NoSubscriber>() {
+                ThreadDefault::Nobody
+            } else {
+                ThreadDefault::Other
+            }
+        });
+        match current {
+            ThreadDefault::Tee | ThreadDefault::Nobody => f(),
+            ThreadDefault::Other => tracing::dispatcher::with_default(tee(), f),
         }
-        tracing::dispatcher::with_default(tee(), f)
-    }
-
-    /// Looks for a global default if one may have been set since the last
-    /// look (see the module docs).
-    fn maybe_look(&self) -> Option<&Dispatch> {
-        let made_here = MADE_HERE.try_with(|m| m.replace(false)).unwrap_or(false);
-        let now = ticks();
-        if made_here || now <= self.window_until.load(Relaxed) {
-            return self.look(None);
-        }
-        if now >= self.next_look.load(Relaxed) {
-            return self.look(Some(now));
-        }
-        // a look under way (another callback's) counts for this one too
-        if self.looking.is_locked() {
-            drop(self.looking.lock());
-        }
-        self.inner.get()
-    }
-
-    /// Looks for the global default from a thread that has none of its own.
-    /// `due`: a look of the slow cadence, due at that time, which a look
-    /// made since by another callback replaces.
-    #[cold]
-    fn look(&self, due: Option<u64>) -> Option<&Dispatch> {
-        let looking = self.looking.lock();
-        if self.inner.get().is_some() {
-            return self.inner.get();
-        }
-        let now = ticks();
-        if due.is_some_and(|due| due < self.next_look.load(Relaxed)) {
-            return None; // another callback just looked
-        }
-        self.next_look.store(now + EVERY.as_ticks(), Relaxed);
-        if let Some(found) = global() {
-            let _ = self.inner.set(found);
-            self.window_until.store(0, Relaxed);
-            drop(looking);
-            // interests so far were "maybe": refine them now that the
-            // inner is known (two dispatchers exist, so tracing asks each
-            // one instead of calling back into the default)
-            let _rebuilding = Rebuilding::start();
-            tracing_core::callsite::rebuild_interest_cache();
-        }
-        self.inner.get()
-    }
-
-    /// Closes `id` in the tee's own registry, counting the task spans it
-    /// closes while [`super::hidden`] needs them counted.
-    fn close_ours(&self, id: Id) -> bool {
-        let task = super::hidden::counting_closes()
-            && self
-                .reg
-                .span_data(&id)
-                .is_some_and(|d| is_task_span(d.metadata()));
-        let closed = self.reg.try_close(id);
-        if closed && task {
-            super::hidden::tee_closed_task();
-        }
-        closed
     }
 
     fn inner_id(&self, id: &Id) -> Option<Id> {
@@ -302,21 +196,13 @@ impl Tee {
     }
 }
 
-/// The global default dispatcher, asked from a thread that has no
-/// thread-local default; `None` while there is none.
-fn global() -> Option<Dispatch> {
-    extern "C" fn ask(out: *mut std::ffi::c_void) -> *mut std::ffi::c_void {
-        let found = tracing::dispatcher::get_default(|d| {
-            (!d.is::<NoSubscriber>() && !d.is::<Tee>()).then(|| d.clone())
-        });
-        // SAFETY: `out` points at the caller's `Option<Dispatch>`, alive
-        // until this thread is joined.
-        unsafe { *out.cast::<Option<Dispatch>>() = found };
-        std::ptr::null_mut()
-    }
-    let mut found: Option<Dispatch> = None;
-    super::raw::run_raw(ask, std::ptr::from_mut(&mut found).cast());
-    found
+/// What this thread's default dispatcher is, as [`Tee::as_default`] sees it.
+enum ThreadDefault {
+    Tee,
+    /// None at all, or none handed out (inside another `get_default`).
+    Nobody,
+    /// A user's scoped default.
+    Other,
 }
 
 impl Subscriber for Tee {
@@ -334,18 +220,11 @@ impl Subscriber for Tee {
     fn max_level_hint(&self) -> Option<LevelFilter> {
         // tracing asks every dispatcher this whenever a new one is made
         // (a scoped one of the user's, or one `set_global_default` follows)
-        if READY.load(Relaxed) && !REBUILDING.try_with(Cell::get).unwrap_or(true) {
+        if READY.load(Relaxed) && !super::global::rebuilding() {
             FOREIGN.fetch_add(1, Relaxed);
-            super::hidden::dispatcher_built(super::current_owner(false));
-            if self.inner.get().is_none() {
-                // look for a global for a while, and once more at the first
-                // callback after that (a constructor's `init()` may come
-                // before any other thread's tracing activity)
-                let _ = MADE_HERE.try_with(|m| m.set(true));
-                let until = ticks() + WINDOW.as_ticks();
-                self.window_until.store(until, Relaxed);
-                self.next_look.fetch_min(until, Relaxed);
-            }
+            let global_known = self.inner.get().is_some();
+            super::hidden::dispatcher_built(super::current_owner(false), global_known);
+            self.inner.dispatcher_made();
         }
         Some(LevelFilter::TRACE) // never hide tokio's TRACE task spans
     }
@@ -435,7 +314,7 @@ impl Subscriber for Tee {
     fn try_close(&self, id: Id) -> bool {
         match CLOSING.try_with(Cell::get).unwrap_or(Closing::No) {
             Closing::Inner => return self.inner.get().is_some_and(|i| muted(|| i.try_close(id))),
-            Closing::Ours => return self.close_ours(id),
+            Closing::Ours => return self.reg.try_close(id),
             Closing::No => {}
         }
         // a registry closes a span's parent through the default dispatcher:
@@ -445,7 +324,7 @@ impl Subscriber for Tee {
             if let (Some(inner), Some(iid)) = (self.inner.get(), self.inner_id(&id)) {
                 closing(Closing::Inner, || muted(|| inner.try_close(iid)));
             }
-            closing(Closing::Ours, || self.close_ours(id))
+            closing(Closing::Ours, || self.reg.try_close(id))
         })
     }
 

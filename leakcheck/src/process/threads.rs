@@ -181,13 +181,16 @@ extern "C" fn trampoline(handoff: *mut c_void) -> *mut c_void {
     routine(arg)
 }
 
-/// Tests only: capture every thread's chain with the DWARF unwinder too.
 #[cfg(test)]
-static FORCE_UNWIND: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+thread_local! {
+    /// Tests only: the threads this thread starts get their chain from the
+    /// DWARF unwinder too (see `tests::ForceUnwind`).
+    static FORCE_UNWIND: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
 
 fn forced_unwind() -> bool {
     #[cfg(test)]
-    return FORCE_UNWIND.load(Relaxed);
+    return FORCE_UNWIND.try_with(std::cell::Cell::get).unwrap_or(false);
     #[cfg(not(test))]
     false
 }
@@ -222,11 +225,29 @@ mod tests {
         unsafe { libc::gettid() }
     }
 
+    /// The threads this thread starts until dropped are unwound with the
+    /// DWARF unwinder too; no other test's threads are.
+    struct ForceUnwind;
+
+    impl ForceUnwind {
+        fn start() -> ForceUnwind {
+            FORCE_UNWIND.with(|f| f.set(true));
+            ForceUnwind
+        }
+    }
+
+    impl Drop for ForceUnwind {
+        fn drop(&mut self) {
+            FORCE_UNWIND.with(|f| f.set(false));
+        }
+    }
+
     /// A build without frame pointers has no frame-pointer chain: the
     /// DWARF unwinder's still tells a runtime's threads from a test's.
     #[test]
     fn runtime_threads_are_known_by_the_dwarf_unwinder_too() {
-        FORCE_UNWIND.store(true, Relaxed);
+        let forced = ForceUnwind::start();
+        // the runtime starts its workers on this thread, as it is built
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .build()
@@ -255,5 +276,49 @@ mod tests {
         );
         stop_tx.send(()).unwrap();
         plain.join().unwrap();
+        drop(forced);
+        // dropped: this thread's threads are as any other's again
+        let info = parked_thread_info();
+        assert!(
+            info.unwound.is_none() || !crate::chain::walk_available(),
+            "{info:?}"
+        );
+    }
+
+    /// Starts a thread that waits, reads its record, then ends it.
+    fn parked_thread_info() -> crate::thread::ThreadInfo {
+        let (tid_tx, tid_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            tid_tx.send(gettid()).unwrap();
+            let _ = stop_rx.recv();
+        });
+        let info = record_of(tid_rx.recv().unwrap()).info();
+        stop_tx.send(()).unwrap();
+        thread.join().unwrap();
+        info
+    }
+
+    /// Threads of a thread that forces nothing (the other tests' threads,
+    /// whatever runs meanwhile) carry no DWARF-unwound chain where the
+    /// frame-pointer walk works.
+    #[test]
+    fn unwinding_is_forced_only_on_the_thread_that_asks() {
+        let (forcing_tx, forcing) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+        let other = std::thread::spawn(move || {
+            let _forced = ForceUnwind::start();
+            forcing_tx.send(()).unwrap();
+            let _ = stop_rx.recv();
+        });
+        forcing.recv().unwrap();
+        // another thread forces unwinding meanwhile: not for this one's
+        let info = parked_thread_info();
+        assert!(
+            info.unwound.is_none() || !crate::chain::walk_available(),
+            "{info:?}"
+        );
+        stop_tx.send(()).unwrap();
+        other.join().unwrap();
     }
 }
