@@ -163,10 +163,16 @@ mod bench {
     }
 }
 
+#[cfg(all(tokio_unstable, feature = "console"))]
+#[path = "common/rss.rs"]
+mod rss;
+
 /// `--console`: console-subscriber alongside leakcheck.
 #[cfg(all(tokio_unstable, feature = "console"))]
 mod console {
     use std::time::Instant;
+
+    use super::rss::resident_bytes;
 
     use leakcheck::{Capture, Options};
     use tokio::runtime::Runtime;
@@ -196,17 +202,6 @@ mod console {
         (rounds[ROUNDS / 2], rounds[0], rounds[ROUNDS - 1])
     }
 
-    /// Resident memory of this process, in bytes (Linux).
-    fn rss() -> u64 {
-        let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-        let pages: u64 = statm
-            .split_whitespace()
-            .nth(1)
-            .and_then(|p| p.parse().ok())
-            .unwrap_or(0);
-        pages * 4096
-    }
-
     pub(super) fn main() {
         let mut builder = tokio::runtime::Builder::new_multi_thread();
         let _tracker = Options::new()
@@ -223,9 +218,9 @@ mod console {
         let addr = reserved.local_addr().unwrap();
         leakcheck::console::init(Some(addr)).unwrap();
         ns_per_task(&rt); // warm-up: the console's aggregator starts
-        let before = rss();
+        let before = resident_bytes();
         let (with_console, fastest, slowest) = ns_per_task(&rt);
-        let kept = rss().saturating_sub(before) / (ROUNDS * TASKS) as u64;
+        let kept = resident_bytes().saturating_sub(before) / (ROUNDS * TASKS) as u64;
         println!(
             "multi_thread(2), Capture::SpawnSites, {TASKS} tasks x {ROUNDS} rounds | \
              hooks only {alone:.0} ns/task | with console::init {with_console:.0} ns/task \

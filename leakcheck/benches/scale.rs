@@ -45,6 +45,8 @@ use std::time::{Duration, Instant};
 
 #[path = "common/mod.rs"]
 mod common;
+#[path = "common/rss.rs"]
+mod rss;
 
 use common::{Bench, Flavor, Variant};
 use leakcheck::Tracker;
@@ -287,24 +289,17 @@ fn spawn_section(args: &Args) {
 
 /// (resident bytes, malloc in-use bytes) of this process.
 fn memory_now() -> (u64, u64) {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(0);
-    // SAFETY: sysconf and mallinfo2 have no preconditions.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u64;
     let heap = {
         #[cfg(all(target_os = "linux", target_env = "gnu"))]
         {
+            // SAFETY: mallinfo2 has no preconditions.
             let m = unsafe { libc::mallinfo2() };
             (m.uordblks + m.hblkhd) as u64
         }
         #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
         0
     };
-    (pages * page, heap)
+    (rss::resident_bytes(), heap)
 }
 
 /// One variant, one size, in a fresh process: prints a `MEMCHILD` line.
