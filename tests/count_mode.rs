@@ -126,3 +126,62 @@ fn max_tasks_from_leakcheck_toml_needs_the_flag() {
         );
     }
 }
+
+/// A subscriber of a plain test's own, without leakcheck's layer, made
+/// this thread's default.
+#[cfg(target_os = "linux")]
+fn own_subscriber() -> tracing::subscriber::DefaultGuard {
+    use tracing_subscriber::layer::SubscriberExt;
+    let logs = tracing_subscriber::fmt::layer().with_writer(std::io::sink);
+    tracing::subscriber::set_default(tracing_subscriber::registry().with(logs))
+}
+
+/// A plain `#[tokio::test]` whose own subscriber lacks leakcheck's layer,
+/// and that cleans up. Without the flag it passes: leakcheck sees no spawn
+/// in either case, and tokio's live-task count is the evidence (counting
+/// task ids that went by unseen would fail every such test). With the
+/// flag, that subscriber hid the test's spawns: the check fails and says
+/// what to add.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn plain_test_with_its_own_subscriber_and_no_leak() {
+    let _logs = own_subscriber();
+    let done: Vec<_> = (0..3).map(|i| tokio::spawn(async move { i })).collect();
+    for task in done {
+        task.await.unwrap();
+    }
+    let found = leakcheck::find_leaks().await;
+    if SPAWN_SITES {
+        let report = found.unwrap_err().to_string();
+        assert_contains(&report, "spawned out of leakcheck's sight, alive or not");
+        assert_contains(
+            &report,
+            "add `.with(leakcheck::layer())` to that subscriber",
+        );
+        assert_lacks(&report, "enable leakcheck's `process` feature");
+    } else if let Err(report) = found {
+        panic!("a clean test failed:\n{report}");
+    }
+}
+
+/// Its leaky twin fails in both builds: by tokio's count on its runtime.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn plain_test_with_its_own_subscriber_and_a_leak() {
+    let _logs = own_subscriber();
+    let parked = park_two();
+    let report = leakcheck::find_leaks().await.unwrap_err();
+    if SPAWN_SITES {
+        // another test's hidden ids may count here too: this check is blind
+        assert!(report.leaked() >= 2, "{report}");
+    } else {
+        assert_eq!(report.leaked(), 2, "{report}");
+        assert_contains(
+            &report.to_string(),
+            "── 2 tasks alive that leakcheck knows only by count",
+        );
+    }
+    for task in parked {
+        task.abort();
+    }
+}

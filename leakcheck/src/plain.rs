@@ -13,7 +13,7 @@ use crate::options::Options;
 use crate::report::{Report, ReportKind};
 use crate::settings::Settings;
 use crate::snapshot::TaskInfo;
-use crate::spans::Scope;
+use crate::spans::{Hidden, Scope};
 use crate::wait::{settle, Look};
 
 /// What a plain check found still alive.
@@ -23,31 +23,6 @@ struct Found {
     unseen: usize,
     /// Task ids that went by unseen since the test built a subscriber.
     hidden: Hidden,
-}
-
-/// Task ids that went by out of leakcheck's sight since the test first
-/// built a tracing subscriber of its own (the `process` feature counts
-/// them): tasks spawned while a subscriber without leakcheck's layer was
-/// a thread's default.
-#[derive(Default)]
-struct Hidden {
-    count: usize,
-    /// Where the test built its subscribers, as call chains.
-    built_at: Vec<crate::chain::ChainId>,
-    /// Other tests built subscribers meanwhile: the ids may be theirs.
-    others_built: bool,
-}
-
-impl Hidden {
-    /// The ids the check fails on: all of them when they can only be this
-    /// test's, or when the check itself runs where leakcheck cannot see
-    /// (`blind`); none when other tests may have hidden them.
-    fn counted(&self, blind: bool) -> usize {
-        match self.others_built && !blind {
-            true => 0,
-            false => self.count,
-        }
-    }
 }
 
 /// Waits out the grace for the calling test's tasks, then reports them.
@@ -64,7 +39,7 @@ pub(crate) async fn check(at: &'static Location<'static>) -> Result<(), Report> 
     let here = crate::spans::this_runtime();
     let blind = crate::spans::blind_here();
     // a check called from a task of the test's is not its own leak
-    let me: Option<u64> = tokio::task::try_id().and_then(|id| id.to_string().parse().ok());
+    let me = tokio::task::try_id().map(crate::mode::id_u64);
     let hidden_below = hidden_below(owner.id);
     let _waiting = tasks::Waiting::new();
     let look = || {
@@ -123,6 +98,7 @@ fn report(
         grace,
         groups: crate::tree::build(found.leaked),
         unidentified: found.unseen.max(counted),
+        out_of_sight: counted > found.unseen,
         ..Report::default()
     };
     if counted > 0 {
@@ -224,14 +200,7 @@ fn hidden_below(_: u64) -> u64 {
 /// What went by unseen for the test `owner` below task id `below`.
 #[cfg(all(feature = "process", target_os = "linux"))]
 fn hidden(owner: u64, below: u64) -> Hidden {
-    match crate::process::hidden::hidden(owner, below) {
-        Some(found) => Hidden {
-            count: found.count,
-            built_at: found.built_at,
-            others_built: found.others_built,
-        },
-        None => Hidden::default(),
-    }
+    crate::process::hidden::hidden(owner, below).unwrap_or_default()
 }
 
 #[cfg(not(all(feature = "process", target_os = "linux")))]

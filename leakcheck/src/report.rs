@@ -49,7 +49,12 @@ pub struct Report {
     /// outside any leaked task) spawned, each holding the groups its tasks
     /// spawned. Largest group first at every level.
     pub groups: Vec<LeakGroup>,
-    /// Leaked tasks known only by count (count mode: no `tokio_unstable`).
+    /// Leaked tasks leakcheck knows only by count: without
+    /// `tokio_unstable`, tasks alive on the test's runtime; in a plain
+    /// `#[tokio::test]`, tasks spawned where leakcheck's layer could not
+    /// see them, alive on the test's runtime or (with the `process`
+    /// feature) task ids that went by out of its sight, which may have
+    /// ended. The report's notes say which.
     pub unidentified: usize,
     /// `spawn_blocking` work still running or queued.
     pub blocking: usize,
@@ -63,6 +68,9 @@ pub struct Report {
     /// The leaked tasks that were polled again during the check's grace
     /// (for the advice on tasks waiting on a timer).
     pub(crate) woke_in_grace: BTreeSet<u64>,
+    /// `unidentified` counts task ids that went by out of sight, rather
+    /// than tasks tokio counts alive: they may have ended.
+    pub(crate) out_of_sight: bool,
 }
 
 /// What a [`Report`] is about.
@@ -307,11 +315,12 @@ impl fmt::Display for Report {
         }
         if self.unidentified > 0 {
             writeln!(f)?;
-            writeln!(
-                f,
-                "── {} alive that leakcheck knows only by count (the note below says why)",
-                count(self.unidentified, "task")
-            )?;
+            let what = match self.out_of_sight {
+                true => "spawned out of leakcheck's sight, alive or not",
+                false => "alive that leakcheck knows only by count",
+            };
+            let n = count(self.unidentified, "task");
+            writeln!(f, "── {n} {what} (the note below says why)")?;
         }
         if self.blocking > 0 {
             writeln!(f)?;

@@ -83,9 +83,44 @@ pub(crate) fn blind_here() -> Option<&'static str> {
         );
     }
     let fed = tracing::dispatcher::get_default(|d| d.is::<crate::layer::TaskLayer>());
-    (!fed).then_some(
-        "this thread's tracing subscriber does not include leakcheck's layer (a subscriber set \
-         with `set_default`/`with_default`, or a global one set without it): add \
-         `.with(leakcheck::layer())` to it, or enable leakcheck's `process` feature",
-    )
+    let why = match cfg!(feature = "process") {
+        // the tee is every thread's default: only a scoped one displaces it
+        true => {
+            "this thread's tracing subscriber does not include leakcheck's layer (a subscriber \
+             set with `set_default`/`with_default`): add `.with(leakcheck::layer())` to it"
+        }
+        false => {
+            "this thread's tracing subscriber does not include leakcheck's layer (a subscriber \
+             set with `set_default`/`with_default`, or a global one set without it): add \
+             `.with(leakcheck::layer())` to it, or enable leakcheck's `process` feature"
+        }
+    };
+    (!fed).then_some(why)
+}
+
+/// Task ids that went by out of leakcheck's sight since a test first built
+/// a tracing subscriber of its own: tasks spawned while a subscriber
+/// without leakcheck's layer was a thread's default. The `process`
+/// feature counts them (`process::hidden`); a plain check reports them.
+#[derive(Debug, Default)]
+pub(crate) struct Hidden {
+    /// The ids, some of which may be of tasks that ended since.
+    pub(crate) count: usize,
+    /// Where the test built its subscribers, as call chains.
+    pub(crate) built_at: Vec<crate::chain::ChainId>,
+    /// Other tests built subscribers meanwhile (or one built earlier on a
+    /// thread that still ran): the ids may be theirs.
+    pub(crate) others_built: bool,
+}
+
+impl Hidden {
+    /// The ids a check fails on: all of them when they can only be the
+    /// test's, or when the check itself runs where leakcheck cannot see
+    /// (`blind`); none when other tests may have hidden them.
+    pub(crate) fn counted(&self, blind: bool) -> usize {
+        match self.others_built && !blind {
+            true => 0,
+            false => self.count,
+        }
+    }
 }

@@ -31,7 +31,7 @@ mod count;
 #[cfg(not(tokio_unstable))]
 pub(crate) use count::*;
 
-#[cfg_attr(not(any(tokio_unstable, feature = "process")), allow(dead_code))]
+#[cfg_attr(not(any(tokio_unstable, feature = "tracing")), allow(dead_code))]
 /// `task::Id` as the `u64` it prints as. tokio has no public accessor, but
 /// `Id` hashes as exactly that one `u64`.
 pub(crate) fn id_u64(id: tokio::task::Id) -> u64 {

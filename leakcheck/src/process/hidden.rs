@@ -29,10 +29,19 @@
 //! explain them: no other test built a dispatcher since the test's first
 //! build, and no thread that built one for another test earlier still ran
 //! then (its scoped default may still have been set). Otherwise
-//! [`Hidden::others_built`] says the evidence is shared, and the check only
+//! `Hidden::others_built` says the evidence is shared, and the check only
 //! mentions it. Not detected: a dispatcher built once and made the default
 //! later on another thread (`dispatcher::with_default(&shared, ..)` with a
 //! `Dispatch` kept in a static) hides spawns without a build to point at.
+//! And tracing asks every dispatcher's `max_level_hint` again whenever
+//! interest is rebuilt (a `tracing_subscriber::reload::Handle` reloading a
+//! filter, say), which the tee cannot tell from a build: a reload counts as
+//! one, by the test it runs in. It hides nothing, but it makes other tests'
+//! evidence shared from then on (a reload outside any test, for good).
+//!
+//! Only with `--cfg tokio_unstable`: without it tokio emits no task spans,
+//! leakcheck sees no spawn, and a check's evidence is tokio's live-task
+//! count alone, so builds are not tracked at all.
 //!
 //! Cost: before the first build, a spawn the tee sees costs one relaxed
 //! atomic max (the first build's floor); after it, one relaxed load and one
@@ -48,6 +57,7 @@ use parking_lot::Mutex;
 use crate::chain::ChainId;
 use crate::layer::tasks;
 use crate::owner::Owner;
+use crate::spans::Hidden;
 
 /// Set at the first dispatcher built after the tee: from then on the task
 /// ids leakcheck sees are marked.
@@ -128,6 +138,11 @@ static BUILDS: Mutex<Builds> = Mutex::new(Builds {
 /// the user's global default is known already (so this one is not it).
 /// Runs inside a tracing callback: never panics.
 pub(super) fn dispatcher_built(owner: Option<Arc<Owner>>, global_known: bool) {
+    if !cfg!(tokio_unstable) {
+        // without task spans leakcheck sees no spawn at all, and every id
+        // would look hidden: tokio's live-task count is the evidence there
+        return;
+    }
     if !TRACKING.swap(true, SeqCst) {
         // from now on a task span a leakcheck layer closes is marked seen
         let _ = tasks::ON_CLOSE.set(closed);
@@ -233,18 +248,6 @@ pub(crate) fn fresh_id() -> u64 {
     drop(local);
     mark(id);
     id
-}
-
-/// Spawns the test `owner` may have hidden: task ids above its first
-/// build and below `below` that nothing of leakcheck's saw.
-#[derive(Debug, Default)]
-pub(crate) struct Hidden {
-    pub(crate) count: usize,
-    /// Where the test built its dispatchers, as call chains.
-    pub(crate) built_at: Vec<ChainId>,
-    /// Other tests built dispatchers meanwhile (or one built earlier on a
-    /// thread that still ran): the ids may be theirs.
-    pub(crate) others_built: bool,
 }
 
 /// What went by unseen since the test `owner` first built a dispatcher

@@ -56,14 +56,15 @@ mod linux {
 
     /// The test the code running here belongs to: that of the task being
     /// polled on this thread if leakcheck saw it spawn, else the thread's.
-    /// `make`: give the thread an owner if it has none yet (only where std
-    /// has set the thread up: never in a constructor before `main`).
-    pub(crate) fn current_owner(make: bool) -> Option<Arc<Owner>> {
+    /// A thread leakcheck started (std has set it up) gets an owner if it
+    /// has none yet; another (the main thread, in a constructor before
+    /// `main`, say) only has one if it was given one.
+    pub(crate) fn current_owner() -> Option<Arc<Owner>> {
         let task = tokio::task::try_id()
             .map(crate::mode::id_u64)
             .and_then(crate::layer::tasks::lookup)
             .and_then(|seen| seen.owner.clone());
-        task.or_else(|| match make || super::threads::started_here() {
+        task.or_else(|| match super::threads::started_here() {
             true => crate::owner::of_thread(),
             false => crate::owner::peek(),
         })

@@ -223,7 +223,7 @@ impl Subscriber for Tee {
         if READY.load(Relaxed) && !super::global::rebuilding() {
             FOREIGN.fetch_add(1, Relaxed);
             let global_known = self.inner.get().is_some();
-            super::hidden::dispatcher_built(super::current_owner(false), global_known);
+            super::hidden::dispatcher_built(super::current_owner(), global_known);
             self.inner.dispatcher_made();
         }
         Some(LevelFilter::TRACE) // never hide tokio's TRACE task spans

@@ -136,7 +136,7 @@ pub unsafe extern "C" fn pthread_create(
     // the main thread starts (libtest's test threads among them) are their
     // own.
     let owner = match started_here() {
-        true => super::current_owner(true),
+        true => super::current_owner(),
         false => None,
     };
     let chain = crate::chain::capture();
