@@ -104,7 +104,7 @@ async fn grown(State(shared): State<Shared>, RawQuery(q): RawQuery) -> Reply {
         Ok(p) => p,
         Err(reply) => return reply,
     };
-    let Some(_slot) = GrowthSlot::take() else {
+    let Some(slot) = GrowthSlot::take() else {
         let message = format!(
             "{MAX_GROWTH} growth requests are already waiting out their window; \
              try again when one ends"
@@ -118,7 +118,7 @@ async fn grown(State(shared): State<Shared>, RawQuery(q): RawQuery) -> Reply {
         Ok(before) => before,
         Err(e) => return Reply::error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     };
-    if let Err(e) = sleep_off_runtime(Duration::from_secs(p.seconds)).await {
+    if let Err(e) = sleep_off_runtime(Duration::from_secs(p.seconds), slot).await {
         let message = format!("leakcheck: no thread to wait out the window on: {e}");
         return Reply::error(StatusCode::INTERNAL_SERVER_ERROR, &message);
     }
@@ -168,12 +168,17 @@ impl Drop for GrowthSlot {
 
 /// Sleeps on a thread of its own: neither a runtime worker nor a thread of
 /// the service's blocking pool waits out the window, and no timer driver is
-/// needed.
-async fn sleep_off_runtime(duration: Duration) -> std::io::Result<()> {
+/// needed. The thread holds `slot` until it ends, and ends early when this
+/// future is dropped (a client that hung up, a timeout layer): a dropped
+/// request neither keeps a thread sleeping nor frees a slot before it.
+async fn sleep_off_runtime<T: Send + 'static>(duration: Duration, slot: T) -> std::io::Result<()> {
     let (done, wait) = tokio::sync::oneshot::channel::<()>();
+    // its sender is dropped with this future
+    let (_cancel, cancelled) = std::sync::mpsc::channel::<()>();
     let sleeper = std::thread::Builder::new().name("leakcheck-growth".into());
     sleeper.spawn(move || {
-        std::thread::sleep(duration);
+        let _slot = slot;
+        let _ = cancelled.recv_timeout(duration);
         let _ = done.send(());
     })?;
     let _ = wait.await;
@@ -233,7 +238,9 @@ pub(crate) async fn not_found(OriginalUri(uri): OriginalUri) -> Reply {
 
 #[cfg(test)]
 mod tests {
-    use super::{GrowthSlot, MAX_GROWTH};
+    use std::time::Duration;
+
+    use super::{sleep_off_runtime, GrowthSlot, MAX_GROWTH};
 
     #[test]
     fn growth_requests_wait_in_a_bounded_number() {
@@ -245,5 +252,31 @@ mod tests {
             GrowthSlot::take().is_some(),
             "and taken again once they end"
         );
+    }
+
+    /// Sends the name of the thread it is dropped on.
+    struct Slot(Option<tokio::sync::oneshot::Sender<Option<String>>>);
+
+    impl Drop for Slot {
+        fn drop(&mut self) {
+            let name = std::thread::current().name().map(str::to_owned);
+            let _ = self.0.take().map(|to| to.send(name));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_dropped_growth_request_ends_its_wait_and_then_gives_back_its_slot() {
+        let (to, given_back) = tokio::sync::oneshot::channel();
+        let mut wait = Box::pin(sleep_off_runtime(Duration::from_secs(3600), Slot(Some(to))));
+        tokio::select! {
+            biased;
+            _ = &mut wait => panic!("an hour went by"),
+            () = std::future::ready(()) => {} // the thread is sleeping now
+        }
+        drop(wait);
+        // the sleeping thread held the slot, and ends now, not in an hour
+        let ended = tokio::time::timeout(Duration::from_secs(60), given_back).await;
+        let on = ended.expect("the wait went on").unwrap();
+        assert_eq!(on.as_deref(), Some("leakcheck-growth"));
     }
 }
