@@ -298,9 +298,10 @@ mod tests {
                 // spawned from a task: on multi_thread, from a worker thread
                 let inner = tokio::spawn(async {
                     let named = tokio::task::Builder::new().name("named");
-                    named.spawn(std::future::pending::<()>()).unwrap()
+                    // in an Option: a task that returns a JoinHandle reads as a slip
+                    Some(named.spawn(std::future::pending::<()>()).unwrap())
                 });
-                let named = inner.await.unwrap();
+                let named = inner.await.unwrap().unwrap();
                 let seen = crate::layer::tasks::lookup(crate::mode::id_u64(named.id()));
                 let name = seen.and_then(|s| s.name.clone());
                 assert_eq!(name.as_deref(), Some("named"), "{flavor:?}");

@@ -88,15 +88,16 @@ fn is_muted() -> bool {
     MUTED.try_with(std::cell::Cell::get).unwrap_or(false)
 }
 
-/// The layer itself, as [`layer`] returns it (with its filter): the type
-/// to name when a subscriber's type is spelled out.
+/// The layer inside what [`layer`] returns: `layer()` wraps it in a
+/// per-layer filter that passes it only tokio's task and timer spans and
+/// waker events. Add it through `layer()`; on its own, unfiltered, it would
+/// take any span with a `task.id` field for a task.
 ///
 /// ```
-/// use tracing_subscriber::{layer::SubscriberExt, Registry};
-/// let subscriber: tracing_subscriber::layer::Layered<_, Registry> =
+/// use tracing_subscriber::{filter::Filtered, layer::SubscriberExt, Registry};
+/// let subscriber: tracing_subscriber::layer::Layered<Filtered<leakcheck::TaskLayer, _, _>, Registry> =
 ///     tracing_subscriber::registry().with(leakcheck::layer());
 /// # let _ = subscriber;
-/// let _plain = leakcheck::TaskLayer::default();
 /// ```
 #[derive(Debug, Default)]
 pub struct TaskLayer {
