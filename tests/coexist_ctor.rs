@@ -4,41 +4,26 @@
 #![cfg(all(tokio_unstable, target_os = "linux"))]
 
 use std::future::pending;
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
+
+#[path = "support/logs.rs"]
+mod logs;
 
 use leakcheck_tests::{assert_contains, assert_headline, Source};
+use logs::{logged, Sink};
 
 const SRC: Source = Source::new(file!(), include_str!("coexist_ctor.rs"));
-
-fn logs() -> &'static Arc<Mutex<Vec<u8>>> {
-    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    LOGS.get_or_init(Default::default)
-}
-
-struct Sink(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Sink {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 #[ctor::ctor(unsafe)]
 fn set_up_logging() {
     tracing_subscriber::fmt()
-        .with_writer(|| Sink(logs().clone()))
+        .with_writer(|| Sink)
         .with_ansi(false)
         .init();
 }
 
 async fn logs_and_leak_checks(who: &str) {
     tracing::info_span!("outer", who).in_scope(|| tracing::info!("hello"));
-    let logs = String::from_utf8_lossy(&logs().lock().unwrap()).into_owned();
+    let logs = logged();
     assert_contains(
         &logs,
         &format!("outer{{who=\"{who}\"}}: coexist_ctor: hello"),

@@ -7,47 +7,29 @@
 #![cfg(all(tokio_unstable, target_os = "linux"))]
 
 use std::future::pending;
-use std::io::Write;
-use std::sync::{Arc, Mutex, Once, OnceLock};
+use std::sync::Once;
+
+#[path = "support/logs.rs"]
+mod logs;
 
 use leakcheck_tests::{assert_contains, assert_headline, Source};
 use tokio::runtime::Runtime;
 use tokio::sync::oneshot;
 use tracing::Instrument;
 
+use logs::{logged, Sink};
+
 const SRC: Source = Source::new(file!(), include_str!("coexist_init.rs"));
-
-/// Everything the suite's subscriber wrote.
-fn logs() -> &'static Arc<Mutex<Vec<u8>>> {
-    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    LOGS.get_or_init(Default::default)
-}
-
-struct Sink(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Sink {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// The suite's own setup, as many suites write it.
 fn init_logging() {
     static INIT: Once = Once::new();
     INIT.call_once(|| {
         tracing_subscriber::fmt()
-            .with_writer(|| Sink(logs().clone()))
+            .with_writer(|| Sink)
             .with_ansi(false)
             .init(); // panics if a global subscriber is already set
     });
-}
-
-fn logged() -> String {
-    String::from_utf8_lossy(&logs().lock().unwrap()).into_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

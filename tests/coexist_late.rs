@@ -5,41 +5,12 @@
 //! still checks.
 #![cfg(all(tokio_unstable, target_os = "linux"))]
 
-use std::io::Write;
-use std::sync::{Condvar, Mutex};
+#[path = "support/logs.rs"]
+mod logs;
+
 use std::time::{Duration, Instant};
 
-/// Everything the suite's subscriber wrote, and a signal per write.
-static LOGS: Mutex<Vec<u8>> = Mutex::new(Vec::new());
-static WRITTEN: Condvar = Condvar::new();
-
-struct Sink;
-
-impl Write for Sink {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        LOGS.lock().unwrap().extend_from_slice(bytes);
-        WRITTEN.notify_all();
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn logged() -> String {
-    String::from_utf8_lossy(&LOGS.lock().unwrap()).into_owned()
-}
-
-/// Waits for a write that makes the logs contain `needle`, up to `limit`.
-fn wait_for(needle: &str, limit: Duration) -> bool {
-    let logs = LOGS.lock().unwrap();
-    let (logs, _) = WRITTEN
-        .wait_timeout_while(logs, limit, |logs| {
-            !String::from_utf8_lossy(logs).contains(needle)
-        })
-        .unwrap();
-    String::from_utf8_lossy(&logs).contains(needle)
-}
+use logs::{logged, wait_for, Sink};
 
 #[test]
 fn a_global_set_late_on_a_helper_thread_still_gets_every_threads_logs() {
