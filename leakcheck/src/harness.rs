@@ -296,12 +296,12 @@ mod tests {
             };
             run_test(config, async {
                 // spawned from a task: on multi_thread, from a worker thread
+                #[allow(clippy::async_yields_async)] // the handle is the point
                 let inner = tokio::spawn(async {
                     let named = tokio::task::Builder::new().name("named");
-                    // in an Option: a task that returns a JoinHandle reads as a slip
-                    Some(named.spawn(std::future::pending::<()>()).unwrap())
+                    named.spawn(std::future::pending::<()>()).unwrap()
                 });
-                let named = inner.await.unwrap().unwrap();
+                let named = inner.await.unwrap();
                 let seen = crate::layer::tasks::lookup(crate::mode::id_u64(named.id()));
                 let name = seen.and_then(|s| s.name.clone());
                 assert_eq!(name.as_deref(), Some("named"), "{flavor:?}");
